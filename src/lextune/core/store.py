@@ -1,0 +1,71 @@
+"""The store: one SQLite database under LEXTUNE_HOME (or any SQLAlchemy URL), plus FTS5 search."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from lextune.core.config import Settings, get_settings
+from lextune.core.tables import Base
+
+# SQLite triggers keep the audit table append-only even against hand-written SQL.
+_SQLITE_DDL = [
+    """CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+           chunk_id UNINDEXED, section, text, tokenize = 'porter unicode61')""",
+    """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_events
+           BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit_events
+           BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END""",
+]
+
+
+def _sqlite_module():
+    """pysqlite3 (newer SQLite, loads extensions) when installed, else the built-in sqlite3."""
+    try:
+        import pysqlite3.dbapi2 as sqlite  # type: ignore[import-not-found]
+    except ImportError:
+        import sqlite3 as sqlite
+    return sqlite
+
+
+class Store:
+    """Database access; `with store.session() as s:` is one transaction, committed on success."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or get_settings()
+        url = self.settings.db_url
+        if url.startswith("sqlite"):
+            self.settings.home.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(url, module=_sqlite_module())
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url)
+        Base.metadata.create_all(self.engine)
+        if self.is_sqlite:
+            with self.engine.begin() as conn:
+                for ddl in _SQLITE_DDL:
+                    conn.execute(text(ddl))
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()

@@ -1,0 +1,41 @@
+"""Rich progress bars shared by the CLI and the demo (the library itself takes plain callbacks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
+
+console = Console(stderr=True)
+
+
+def _bar() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=console, transient=False)
+
+
+@contextmanager
+def ticker(description: str, total: int | None = None) -> Iterator:
+    """Yield (advance(n), set_total(n)) callbacks bound to one progress bar."""
+    with _bar() as bar:
+        task = bar.add_task(description, total=total, info="")
+
+        class Tick:
+            def advance(self, n: int = 1) -> None:
+                bar.advance(task, n)
+
+            def total(self, n: int) -> None:
+                bar.update(task, total=n)
+
+            def info(self, text: str) -> None:
+                bar.update(task, info=text)
+
+            def step(self, step: int, total: int, loss: float) -> None:
+                bar.update(task, completed=step, total=total, info=f"loss {loss:.3f}")
+
+        yield Tick()

@@ -1,0 +1,89 @@
+"""Model versions: register, list, find, and switch the active one (atomically, per scope)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from lextune.core import audit
+from lextune.core.errors import NotFoundError
+from lextune.core.records import ModelVersion, utcnow
+from lextune.core.store import Store
+from lextune.core.tables import ActiveModelRow, ModelVersionRow
+
+DEFAULT_SCOPE = "default"
+
+
+def _record(r: ModelVersionRow) -> ModelVersion:
+    return ModelVersion(id=r.id, name=r.name, base_model=r.base_model, adapter_path=r.adapter_path,
+                        dataset_id=r.dataset_id, dataset_sha256=r.dataset_sha256, recipe=r.recipe,
+                        metrics=r.metrics or {}, created_at=r.created_at)
+
+
+def next_version_name(store: Store, prefix: str) -> str:
+    with store.session() as s:
+        n = s.scalar(select(func.count()).select_from(ModelVersionRow)) or 0
+    return f"{prefix}-v{n + 1}"
+
+
+def register_version(store: Store, version: ModelVersion) -> ModelVersion:
+    with store.session() as s:
+        s.add(ModelVersionRow(**version.model_dump()))
+        audit.record(s, "model.register", version.id, {"name": version.name,
+                                                       "dataset_sha256": version.dataset_sha256})
+    return version
+
+
+def list_versions(store: Store) -> list[ModelVersion]:
+    with store.session() as s:
+        return [_record(r) for r in s.scalars(select(ModelVersionRow).order_by(ModelVersionRow.created_at))]
+
+
+def get_version(store: Store, ref: str) -> ModelVersion:
+    """A version by id or name; the error lists what exists."""
+    with store.session() as s:
+        row = s.scalars(select(ModelVersionRow).where(
+            (ModelVersionRow.id == ref) | (ModelVersionRow.name == ref))).first()
+        if row is None:
+            names = [r.name for r in s.scalars(select(ModelVersionRow).order_by(ModelVersionRow.created_at))]
+            raise NotFoundError(f"no model version '{ref}'; known: {', '.join(names) or 'none (run lextune train)'}")
+        return _record(row)
+
+
+def update_metrics(store: Store, version_id: str, metrics: dict) -> None:
+    with store.session() as s:
+        row = s.get(ModelVersionRow, version_id)
+        row.metrics = {**(row.metrics or {}), **metrics}
+
+
+def activate(store: Store, ref: str, scope: str = DEFAULT_SCOPE) -> ModelVersion:
+    """Make `ref` the one active version of `scope`, in one transaction."""
+    version = get_version(store, ref)
+    _set_active(store, version.id, scope)
+    return version
+
+
+def use_stock(store: Store, scope: str = DEFAULT_SCOPE) -> None:
+    """Go back to the base model for `scope`; versions stay registered."""
+    _set_active(store, None, scope)
+
+
+def _set_active(store: Store, version_id: str | None, scope: str) -> None:
+    with store.session() as s:
+        row = s.get(ActiveModelRow, scope)
+        previous = row.model_version_id if row else None
+        if row is None:
+            s.add(ActiveModelRow(scope=scope, model_version_id=version_id, updated_at=utcnow()))
+        else:
+            row.model_version_id = version_id
+            row.updated_at = utcnow()
+        audit.record(s, "model.activate" if version_id else "model.stock", scope,
+                     {"from": previous, "to": version_id})
+
+
+def active_version(store: Store, scope: str = DEFAULT_SCOPE) -> ModelVersion | None:
+    """The active version of `scope`, or None when the stock base model serves it."""
+    with store.session() as s:
+        row = s.get(ActiveModelRow, scope)
+        if row is None or row.model_version_id is None:
+            return None
+        return _record(s.get(ModelVersionRow, row.model_version_id))

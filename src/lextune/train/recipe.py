@@ -1,0 +1,75 @@
+"""Training recipes: YAML files validated by pydantic before any work starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lextune.core.errors import ConfigError
+from lextune.models.catalog import DEFAULT_BASE_MODEL
+
+
+class LoraSettings(BaseModel):
+    """LoRA adapter shape (PEFT LoraConfig)."""
+
+    model_config = ConfigDict(extra="forbid")
+    r: int = Field(16, ge=1, description="Rank of the low-rank update.")
+    alpha: int = Field(32, ge=1, description="Scaling numerator: the update is scaled by alpha/r.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="Module names to adapt, or 'all-linear' (every linear but the head)."
+    )
+
+
+class Recipe(BaseModel):
+    """Everything that decides a LoRA fine-tuning run; stored on the model version's card."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_model: str = Field(DEFAULT_BASE_MODEL, description="Catalog name, GGUF file or HF model folder.")
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    tasks: list[str] | None = Field(None, description="Train only on these tasks (default: all).")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training rows (fractions allowed).")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps.")
+    batch_size: int = Field(8, ge=1, description="Rows per optimizer step.")
+    learning_rate: float = Field(3e-4, gt=0, description="Peak AdamW learning rate.")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps of linear warm-up.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay on LoRA weights.")
+    max_seq_len: int = Field(512, ge=16, description="Longer prompts are cut from the middle.")
+    seed: int = Field(0, description="Seed for adapter init and row order.")
+    min_rows: int = Field(10, ge=1, description="Refuse to train on fewer training rows.")
+
+
+def _describe(e: ValidationError, source: str) -> str:
+    parts = []
+    for err in e.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{key}'")
+        else:
+            parts.append(f"'{key}': {err['msg']} (got {err.get('input')!r})")
+    return f"{source}: invalid recipe: " + "; ".join(parts)
+
+
+def parse_recipe(data: dict | None, source: str = "recipe") -> Recipe:
+    try:
+        return Recipe.model_validate(data or {})
+    except ValidationError as e:
+        raise ConfigError(_describe(e, source)) from None
+
+
+def load_recipe(path: Path | None) -> Recipe:
+    """Read and validate a YAML recipe; None gives the defaults."""
+    if path is None:
+        return Recipe()
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such recipe file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe is a YAML mapping of keys to values")
+    return parse_recipe(data, str(path))

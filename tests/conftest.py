@@ -1,0 +1,79 @@
+"""Shared fixtures: an isolated LEXTUNE_HOME and a tiny random Llama with a ChatML tokenizer."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh LEXTUNE_HOME for one test."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("LEXTUNE_HOME", str(h))
+    return h
+
+
+@pytest.fixture()
+def store(home):
+    from lextune.core.store import Store
+
+    s = Store()
+    yield s
+    s.close()
+
+
+def _corpus() -> list[str]:
+    from lextune.data import prompts
+    from lextune.data.dataset import DEFAULT_CLAUSE_TYPES
+
+    text = [prompts.SYSTEM, prompts.clause_type_prompt("passage", DEFAULT_CLAUSE_TYPES),
+            prompts.clause_quote_prompt("excerpt", "Governing Law"), prompts.NOT_FOUND]
+    text += [c["context"] for c in _contracts()]
+    return text
+
+
+def _contracts() -> list[dict]:
+    return [{"title": d["title"], "context": d["paragraphs"][0]["context"]} for d in sample_squad()["data"][:6]]
+
+
+def sample_squad() -> dict:
+    from lextune.demo import sample_path
+
+    with gzip.open(sample_path(), "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer random Llama and a small BPE tokenizer with a ChatML template, saved locally."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    out = tmp_path_factory.mktemp("tiny-llama")
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(_corpus(), trainers.BpeTrainer(
+        vocab_size=1024, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   bos_token="<|im_start|>")
+    fast.chat_template = CHATML
+    fast.save_pretrained(out)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                      eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
+                      bos_token_id=fast.bos_token_id, tie_word_embeddings=True)
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    return out
