@@ -74,6 +74,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     cfg = LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
                       eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
-                      bos_token_id=fast.bos_token_id, tie_word_embeddings=True)
+                      bos_token_id=fast.bos_token_id, tie_word_embeddings=True,
+                      initializer_range=0.3)  # large enough that logits can peak after LoRA
     LlamaForCausalLM(cfg).save_pretrained(out)
     return out

@@ -21,7 +21,7 @@ def test_cli_flow_end_to_end(home, tiny_model_dir, tmp_path):
     def ok(*args: str) -> str:
         result = runner.invoke(app, list(args), catch_exceptions=False)
         assert result.exit_code == 0, result.output
-        return result.output
+        return result.stdout
 
     assert "ingested 12 documents" in ok("ingest", str(contracts))
     assert "dataset ds-" in ok("data", "build")

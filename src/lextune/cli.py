@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from lextune.core.errors import LextuneError
-from lextune.progress import console, ticker
+from lextune.progress import console, quiet_libraries, ticker
 
 app = typer.Typer(help="Fine-tune open language models on your legal documents, privately.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -29,6 +29,7 @@ def main(home: Annotated[Optional[Path], typer.Option(help="State folder (defaul
     """lextune: vault -> dataset -> LoRA fine-tune -> evaluate -> registry -> answers with citations."""
     if home:
         os.environ["LEXTUNE_HOME"] = str(home.expanduser().resolve())
+    quiet_libraries()
 
 
 def _store():

@@ -41,7 +41,7 @@ class BuildConfig(BaseModel):
     seed: int = Field(0, description="Seed of the document split and excerpt sampling.")
     max_passage_chars: int = Field(300, description="Clause passages are clipped to this length.")
     excerpt_chars: int = Field(600, description="Length of excerpts for the quoting task.")
-    negatives_per_doc: int = Field(2, description="'Not found' quoting rows per document.")
+    negatives_per_doc: int = Field(1, description="'Not found' quoting rows per document.")
 
 
 def build_dataset(store: Store, config: BuildConfig | None = None) -> DatasetInfo:

@@ -14,6 +14,7 @@ from lextune.evals.runner import Prediction
 HEADLINE = {
     "clause_type.generation": ("accuracy", "macro_f1"),
     "clause_type.loglik": ("accuracy", "macro_f1"),
+    "clause_type.loglik_calibrated": ("accuracy", "macro_f1"),
     "clause_quote": ("precision", "recall", "f1", "not_found_accuracy"),
 }
 Metric = Callable[[np.ndarray], float]
@@ -27,7 +28,7 @@ def _metric_fns(view: str, preds: list[Prediction], labels: list[str]) -> dict[s
         if view.endswith("generation"):
             guess = [match_label(p.generated, labels) for p in rows]
         else:
-            guess = [p.loglik_choice for p in rows]
+            guess = [p.loglik_choice(calibrated=view.endswith("calibrated")) for p in rows]
 
         def typing(name: str) -> Metric:
             return lambda ix: classification_scores([gold[i] for i in ix], [guess[i] for i in ix], labels)[name]

@@ -7,10 +7,15 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from lextune.core.records import DatasetRow
+from lextune.data import prompts
 from lextune.evals.metrics import classification_scores, match_label, quote_scores
 from lextune.models.generation import choice_logprobs, generate
 
-TASKS = ("clause_type.generation", "clause_type.loglik", "clause_quote")
+TASKS = ("clause_type.generation", "clause_type.loglik", "clause_type.loglik_calibrated", "clause_quote")
+# Content-free input for calibration (Zhao et al. 2021, "Calibrate Before Use"): a small model's
+# label scores carry a prior (first-listed or shortest label); subtracting the scores it gives
+# with no passage at all removes that prior, so the stock model is not judged on its bias alone.
+CONTENT_FREE = "N/A"
 MAX_NEW_TOKENS = {"clause_type": 16, "clause_quote": 128}
 
 
@@ -21,7 +26,17 @@ class Prediction(BaseModel):
     task: str
     gold: str
     generated: str
-    loglik_choice: str | None = None
+    choices: list[str] | None = None
+    loglik_scores: list[float] | None = None  # log P(choice | prompt), one per choice
+    prior_scores: list[float] | None = None  # log P(choice | content-free prompt)
+
+    def loglik_choice(self, calibrated: bool = False) -> str | None:
+        if not self.choices or not self.loglik_scores:
+            return None
+        scores = self.loglik_scores
+        if calibrated and self.prior_scores:
+            scores = [a - b for a, b in zip(scores, self.prior_scores)]
+        return self.choices[max(range(len(scores)), key=scores.__getitem__)]
 
 
 def prompt_of(row: DatasetRow) -> list[dict[str, str]]:
@@ -38,16 +53,26 @@ def predict(model, tokenizer, rows: list[DatasetRow], progress: Callable[[int], 
             continue
         texts = generate(model, tokenizer, [prompt_of(r) for r in task_rows],
                          max_new_tokens=MAX_NEW_TOKENS[task], batch_size=batch_size, progress=progress)
+        priors: dict[tuple[str, ...], list[float]] = {}
         for r, text in zip(task_rows, texts):
-            choice = None
+            pred = Prediction(row_id=r.id, task=task, gold=r.answer, generated=text)
             if task == "clause_type" and r.choices:
-                scores = choice_logprobs(model, tokenizer, prompt_of(r), r.choices)
-                choice = r.choices[max(range(len(scores)), key=scores.__getitem__)]
+                key = tuple(r.choices)
+                if key not in priors:
+                    priors[key] = choice_logprobs(model, tokenizer, _content_free(r), r.choices)
+                pred.choices = r.choices
+                pred.loglik_scores = choice_logprobs(model, tokenizer, prompt_of(r), r.choices)
+                pred.prior_scores = priors[key]
                 if progress:
                     progress(1)
-            preds.append(Prediction(row_id=r.id, task=task, gold=r.answer, generated=text,
-                                    loglik_choice=choice))
+            preds.append(pred)
     return preds
+
+
+def _content_free(row: DatasetRow) -> list[dict[str, str]]:
+    """The row's prompt with the passage replaced by a content-free placeholder."""
+    return [{"role": m["role"], "content": prompts.clause_type_prompt(CONTENT_FREE, row.choices)}
+            if m["role"] == "user" else m for m in prompt_of(row)]
 
 
 def work_units(rows: list[DatasetRow]) -> int:
@@ -63,7 +88,9 @@ def score(preds: list[Prediction], labels: list[str]) -> dict[str, dict]:
         gold = [p.gold for p in typing]
         out["clause_type.generation"] = classification_scores(
             gold, [match_label(p.generated, labels) for p in typing], labels)
-        out["clause_type.loglik"] = classification_scores(gold, [p.loglik_choice for p in typing], labels)
+        out["clause_type.loglik"] = classification_scores(gold, [p.loglik_choice() for p in typing], labels)
+        out["clause_type.loglik_calibrated"] = classification_scores(
+            gold, [p.loglik_choice(calibrated=True) for p in typing], labels)
     quoting = [p for p in preds if p.task == "clause_quote"]
     if quoting:
         out["clause_quote"] = quote_scores([p.gold for p in quoting], [p.generated for p in quoting])
