@@ -56,7 +56,7 @@ def sample_squad() -> dict:
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer random Llama and a small BPE tokenizer with a ChatML template, saved locally."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     out = tmp_path_factory.mktemp("tiny-llama")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from conftest import sample_squad
 from typer.testing import CliRunner
 
-from conftest import sample_squad
 from lextune.cli import app
 
 

@@ -6,9 +6,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from lextune.core.errors import LextuneError
@@ -20,12 +21,12 @@ data_app = typer.Typer(help="Build training data from the vault.", no_args_is_he
 models_app = typer.Typer(help="Model versions: list, activate, go back to stock.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
-out = console  # progress and tables go to stderr; answers and JSON to stdout
-stdout = __import__("rich.console", fromlist=["Console"]).Console()
+out = console  # progress, warnings and tables go to stderr; results and JSON to stdout
+stdout = Console()
 
 
 @app.callback()
-def main(home: Annotated[Optional[Path], typer.Option(help="State folder (default $LEXTUNE_HOME or ~/.lextune).")] = None):
+def main(home: Annotated[Path | None, typer.Option(help="State folder (default $LEXTUNE_HOME or ~/.lextune).")] = None):
     """lextune: vault -> dataset -> LoRA fine-tune -> evaluate -> registry -> answers with citations."""
     if home:
         os.environ["LEXTUNE_HOME"] = str(home.expanduser().resolve())
@@ -59,7 +60,7 @@ def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders: .
 @data_app.command("build")
 def data_build(
     name: Annotated[str, typer.Option(help="Dataset name.")] = "clauses",
-    clause_type: Annotated[Optional[list[str]], typer.Option("--clause-type", help="Clause type to include (repeatable; default: 10 common CUAD types).")] = None,
+    clause_type: Annotated[list[str] | None, typer.Option("--clause-type", help="Clause type to include (repeatable; default: 10 common CUAD types).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the document split.")] = 0,
 ):
     """Build clause-typing and clause-quoting rows from labelled contracts, split by document."""
@@ -77,10 +78,10 @@ def data_build(
 
 @app.command()
 def train(
-    dataset: Annotated[Optional[str], typer.Option(help="Dataset id or name (default: newest).")] = None,
-    recipe: Annotated[Optional[Path], typer.Option(help="YAML recipe (see recipes/lora-cpu.yaml).")] = None,
-    base_model: Annotated[Optional[str], typer.Option(help="Override the recipe's base model (catalog name or path).")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Name of the new model version.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset id or name (default: newest).")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="YAML recipe (see recipes/lora-cpu.yaml).")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Override the recipe's base model (catalog name or path).")] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the new model version.")] = None,
 ):
     """LoRA fine-tune on the dataset's train split; the result is a registered model version."""
     from lextune.data.dataset import get_dataset
@@ -100,11 +101,11 @@ def train(
 @app.command("eval")
 def evaluate_cmd(
     model: Annotated[str, typer.Option(help="'stock', 'active', or a model version name/id.")] = "active",
-    dataset: Annotated[Optional[str], typer.Option(help="Dataset id or name (default: newest).")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset id or name (default: newest).")] = None,
     split: Annotated[str, typer.Option(help="Split to score: test, dev or train.")] = "test",
-    file: Annotated[Optional[Path], typer.Option(help="Score any JSONL file written by `data build` instead.")] = None,
-    base_model: Annotated[Optional[str], typer.Option(help="Base model for 'stock'.")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Score only the first N rows.")] = None,
+    file: Annotated[Path | None, typer.Option(help="Score any JSONL file written by `data build` instead.")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Base model for 'stock'.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Score only the first N rows.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
 ):
     """Score a model on held-out rows: clause typing (generation and label log-likelihood) and quoting."""
@@ -170,7 +171,7 @@ def models_stock():
 def ask(
     question: Annotated[str, typer.Argument(help="A question about the ingested documents.")],
     k: Annotated[int, typer.Option(help="Passages to retrieve.")] = 4,
-    base_model: Annotated[Optional[str], typer.Option(help="Base model when no version is active.")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Base model when no version is active.")] = None,
 ):
     """Answer from retrieved passages with the active model; prints citations and the model used."""
     from lextune.rag.answer import ask as ask_fn
@@ -186,7 +187,7 @@ def ask(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.json, report.html and the demo's state.")] = Path("lextune-demo"),
-    recipe: Annotated[Optional[Path], typer.Option(help="YAML recipe overriding the demo's.")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="YAML recipe overriding the demo's.")] = None,
 ):
     """Run the whole flow on the bundled CUAD sample and compare stock vs tuned."""
     from lextune.demo import run_demo

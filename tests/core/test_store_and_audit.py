@@ -31,26 +31,23 @@ def test_audit_events_cannot_be_updated_or_deleted(store):
     with store.session() as s:
         audit.record(s, "ingest", "doc-1")
     for sql in ("UPDATE audit_events SET actor = 'x'", "DELETE FROM audit_events"):
-        with pytest.raises(DatabaseError, match="append-only"):
-            with store.engine.begin() as conn:
-                conn.execute(text(sql))
+        with pytest.raises(DatabaseError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(text(sql))
 
 
 def test_failed_transaction_writes_nothing(store):
-    with pytest.raises(RuntimeError):
-        with store.session() as s:
-            audit.record(s, "ingest", "doc-1")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.session() as s:
+        audit.record(s, "ingest", "doc-1")
+        raise RuntimeError("boom")
     with store.session() as s:
         assert s.query(AuditEventRow).count() == 0
 
 
 def test_atomic_dir_leaves_nothing_on_error(tmp_path):
     final = tmp_path / "adapter"
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_dir(final) as tmp:
-            write_json(tmp / "half.json", {"a": 1})
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_dir(final) as tmp:
+        write_json(tmp / "half.json", {"a": 1})
+        raise KeyboardInterrupt
     assert not final.exists()
     assert list(tmp_path.iterdir()) == []
     with atomic_dir(final) as tmp:

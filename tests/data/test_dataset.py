@@ -1,8 +1,8 @@
 import json
 
 import pytest
-
 from conftest import sample_squad
+
 from lextune.core.errors import DatasetError
 from lextune.data.dataset import BuildConfig, build_dataset, read_rows, split_path
 from lextune.data.prompts import NOT_FOUND

@@ -3,7 +3,12 @@ import pytest
 from lextune.core.errors import NotFoundError
 from lextune.core.records import ModelVersion
 from lextune.registry.versions import (
-    activate, active_version, get_version, list_versions, register_version, use_stock,
+    activate,
+    active_version,
+    get_version,
+    list_versions,
+    register_version,
+    use_stock,
 )
 
 

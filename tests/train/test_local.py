@@ -47,3 +47,22 @@ def test_too_few_rows_refuses_before_loading_a_model(store, tmp_path):
                        clause_types=[])
     with pytest.raises(DatasetError, match="has 9 training rows; at least 10"):
         run_training(store, info, Recipe(base_model="/nonexistent"))
+
+
+def test_micro_batches_respect_the_token_budget_and_keep_every_row():
+    from lextune.train.local import micro_batches
+
+    lengths = [300, 100, 120, 290, 50, 310, 80, 200]
+    parts = micro_batches(list(range(8)), lengths, max_tokens=620)
+    assert sorted(i for p in parts for i in p) == list(range(8))
+    assert all(max(lengths[i] for i in p) * len(p) <= 620 for p in parts)
+    assert micro_batches([0], [900], max_tokens=100) == [[0]]  # a long row still trains, alone
+
+
+def test_micro_batching_gives_the_same_loss_as_one_pass(tiny_model_dir, home):
+    curves = []
+    for budget in (10_000, 64):
+        model, tok, _ = load_base_model(str(tiny_model_dir))
+        recipe = Recipe(base_model=str(tiny_model_dir), max_steps=3, batch_size=6, micro_batch_tokens=budget)
+        curves.append([loss for _, loss in train_lora(model, tok, _rows(12), recipe)[1].loss_curve])
+    assert curves[0] == pytest.approx(curves[1], rel=1e-4)

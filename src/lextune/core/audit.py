@@ -24,7 +24,7 @@ def _digest(prev_hash: str, ts: str, actor: str, action: str, target: str, detai
 def current_actor() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
+    except (KeyError, OSError):  # no passwd entry in some containers
         return "unknown"
 
 

@@ -6,7 +6,7 @@ import hashlib
 import random
 from collections import defaultdict
 
-from lextune.core.records import ClauseAnnotation, Chunk, DatasetRow, Span
+from lextune.core.records import Chunk, ClauseAnnotation, DatasetRow, Span
 from lextune.data import prompts
 from lextune.data.splits import Split
 

@@ -7,7 +7,11 @@ from collections.abc import Callable
 import numpy as np
 
 from lextune.evals.metrics import (
-    bootstrap_ci, classification_scores, match_label, paired_bootstrap_delta, quote_scores,
+    bootstrap_ci,
+    classification_scores,
+    match_label,
+    paired_bootstrap_delta,
+    quote_scores,
 )
 from lextune.evals.runner import Prediction
 
@@ -55,13 +59,13 @@ def compare(
     if [p.row_id for p in stock] != [p.row_id for p in tuned]:
         raise ValueError("stock and tuned predictions must cover the same rows in the same order")
     tasks: dict[str, dict] = {}
-    for view in HEADLINE:
+    for view, metrics in HEADLINE.items():
         if view not in stock_metrics or view not in tuned_metrics:
             continue
         n = _n_items(view, stock)
         fa, fb = _metric_fns(view, stock, labels), _metric_fns(view, tuned, labels)
         entry: dict = {"n": n, "stock": {}, "tuned": {}, "ci": {}}
-        for m in HEADLINE[view]:
+        for m in metrics:
             entry["stock"][m] = stock_metrics[view][m]
             entry["tuned"][m] = tuned_metrics[view][m]
             d = paired_bootstrap_delta(fa[m], fb[m], n, n_resamples=n_resamples, seed=seed)

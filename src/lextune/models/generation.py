@@ -71,7 +71,7 @@ def choice_logprobs(
     prompt = prompt_ids(tokenizer, conversation)
     eot = end_of_turn_ids(tokenizer)[0]
     conts = [tokenizer(c, add_special_tokens=False)["input_ids"] + [eot] for c in choices]
-    out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True)
+    out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True, logits_to_keep=1)
     first_logprobs = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
     cache = out.past_key_values
     cache.batch_repeat_interleave(len(conts))

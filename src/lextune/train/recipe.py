@@ -34,6 +34,9 @@ class Recipe(BaseModel):
     epochs: float = Field(1.0, gt=0, description="Passes over the training rows (fractions allowed).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps.")
     batch_size: int = Field(8, ge=1, description="Rows per optimizer step.")
+    micro_batch_tokens: int = Field(
+        1200, ge=16, description="Padded tokens per forward pass; gradients accumulate up to batch_size rows."
+    )
     learning_rate: float = Field(3e-4, gt=0, description="Peak AdamW learning rate.")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps of linear warm-up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay on LoRA weights.")
