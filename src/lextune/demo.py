@@ -26,8 +26,8 @@ from lextune.train.jobs import run_training
 from lextune.train.recipe import Recipe
 from lextune.vault.vault import Vault
 
-# Sized for a 2-core CPU: three quarters of an epoch over the sample's training rows (the loss
-# has flattened by then) fits the 15-minute budget with both evaluations; see README.
+# Sized for a 2-core CPU: one epoch over the sample's ~600 training rows (77 steps, about 6 min)
+# fits the 15-minute budget together with both evaluations; see README "Demo figures".
 DEMO_RECIPE = Recipe(epochs=1.0, batch_size=8, learning_rate=4e-4, max_seq_len=384)
 # Capping held-out rows per task (evenly spaced over the test contracts) keeps two evaluations,
 # stock and tuned, inside the demo's 15-minute budget on 2 cores; `lextune eval` scores all rows.
