@@ -16,7 +16,8 @@ N_CONTRACTS = 60
 
 
 def main(shared: Path, out: Path) -> None:
-    squad = json.load(gzip.open(shared / "cuad_train.squad.json.gz", "rt", encoding="utf-8"))
+    with gzip.open(shared / "cuad_train.squad.json.gz", "rt", encoding="utf-8") as f:
+        squad = json.load(f)
     docs = sorted(squad["data"], key=lambda d: d["title"])
     sample = random.Random(0).sample(docs, N_CONTRACTS)
     payload = {"version": "CUAD v1 sample (lextune demo)", "data": sample}

@@ -95,6 +95,9 @@ def train(
     info = get_dataset(store, dataset)
     with ticker("training") as t:
         version = run_training(store, info, rec, name, on_step=t.step, on_status=t.info)
+    skipped = version.metrics["training"]["skipped_rows"]
+    if skipped:
+        out.print(f"[yellow]warning[/yellow] {len(skipped)} rows left out: answer longer than max_seq_len")
     stdout.print(f"model version {version.name} ({version.id}) adapter at {version.adapter_path}")
 
 

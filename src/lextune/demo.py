@@ -19,6 +19,7 @@ from lextune.data.dataset import build_dataset, read_rows, split_path
 from lextune.evals.compare import compare
 from lextune.evals.evaluate import evaluate, labels_of, per_task_sample
 from lextune.evals.report_html import write_report_html
+from lextune.models.loading import base_model_dir
 from lextune.progress import console, ticker
 from lextune.rag.answer import ask
 from lextune.registry.versions import activate, update_metrics
@@ -64,6 +65,8 @@ def run_demo(out_dir: Path, recipe: Recipe | None = None) -> dict:
             return evaluate(store, version, test_file, dataset_id=info.id, base_model=recipe.base_model,
                             per_task=EVAL_ROWS_PER_TASK, on_start=t.total, progress=t.advance)
 
+    console.print("preparing the base model (the first run de-quantizes the bundled GGUF once)")
+    base_model_dir(recipe.base_model, settings)
     stock, stock_preds = run_eval("3/6 stock model on held-out contracts", None)
     with ticker("4/6 LoRA fine-tuning") as t:
         version = run_training(store, info, recipe, on_step=t.step, on_status=t.info)

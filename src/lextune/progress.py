@@ -23,9 +23,10 @@ def quiet_libraries() -> None:
     import os
     import warnings
 
+    # Read by tqdm when first imported (before transformers): GGUF conversion and loading bars.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     from transformers.utils import logging as hf_logging
 
-    os.environ.setdefault("TQDM_DISABLE", "1")  # GGUF conversion and weight loading bars
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)

@@ -79,3 +79,14 @@ def test_malformed_jsonl_names_file_and_line(tmp_path):
     p.write_text('{"id": "x"}\nnot json\n')
     with pytest.raises(DatasetError, match=r"rows.jsonl:1: malformed row"):
         read_rows(p)
+
+
+def test_rows_with_unicode_line_separators_round_trip(tmp_path):
+    from lextune.core.records import DatasetRow
+
+    row = DatasetRow(id="r", task="clause_type", split="test", document_id="d", answer="Insurance",
+                     messages=[{"role": "user", "content": "line one\u2028line two\u0085end"},
+                               {"role": "assistant", "content": "Insurance"}])
+    p = tmp_path / "rows.jsonl"
+    p.write_text(row.model_dump_json() + "\n", encoding="utf-8")
+    assert read_rows(p) == [row]

@@ -66,3 +66,13 @@ def test_micro_batching_gives_the_same_loss_as_one_pass(tiny_model_dir, home):
         recipe = Recipe(base_model=str(tiny_model_dir), max_steps=3, batch_size=6, micro_batch_tokens=budget)
         curves.append([loss for _, loss in train_lora(model, tok, _rows(12), recipe)[1].loss_curve])
     assert curves[0] == pytest.approx(curves[1], rel=1e-4)
+
+
+def test_rows_too_long_for_max_seq_len_are_left_out_and_reported(tiny_model_dir, home):
+    model, tok, _ = load_base_model(str(tiny_model_dir))
+    rows = _rows(10)
+    rows[3] = rows[3].model_copy(update={"messages": [rows[3].messages[0],
+                                                      {"role": "assistant", "content": "clause " * 200}]})
+    _, result = train_lora(model, tok, rows, Recipe(base_model=str(tiny_model_dir), max_steps=1,
+                                                    max_seq_len=64))
+    assert result.skipped_rows == ["r3"]

@@ -1,6 +1,7 @@
 import json
 
 from conftest import sample_squad
+
 from lextune.vault.vault import Vault, expand_paths
 
 

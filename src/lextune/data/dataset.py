@@ -110,7 +110,8 @@ def read_rows(path: Path) -> list[DatasetRow]:
     if not path.is_file():
         raise DatasetError(f"{path}: no such dataset file")
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    # split("\n"), not splitlines(): U+2028 and friends may sit unescaped inside JSON strings.
+    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -19,8 +19,17 @@ class Encoded:
     labels: list[int]
 
 
-def encode_rows(tokenizer: PreTrainedTokenizerBase, rows: list[DatasetRow], max_len: int) -> list[Encoded]:
-    return [Encoded(*encode_example(tokenizer, r.messages, max_len)) for r in rows]
+def encode_rows(
+    tokenizer: PreTrainedTokenizerBase, rows: list[DatasetRow], max_len: int
+) -> tuple[list[Encoded], list[str]]:
+    """Encoded rows, plus the ids of rows whose answer alone cannot fit in max_len (left out)."""
+    encoded, skipped = [], []
+    for r in rows:
+        try:
+            encoded.append(Encoded(*encode_example(tokenizer, r.messages, max_len)))
+        except ValueError:
+            skipped.append(r.id)
+    return encoded, skipped
 
 
 def batch_order(lengths: list[int], batch_size: int, epochs: float, seed: int) -> list[list[int]]:

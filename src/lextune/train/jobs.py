@@ -83,6 +83,7 @@ def _save_version(store: Store, dataset: DatasetInfo, recipe: Recipe, base_name:
         recipe=recipe.model_dump(),
         metrics={"training": {"steps": result.steps, "seconds": round(result.seconds, 1),
                               "train_tokens": result.train_tokens,
+                              "skipped_rows": result.skipped_rows,
                               "final_loss": result.loss_curve[-1][1] if result.loss_curve else None,
                               "loss_curve": result.loss_curve}},
     )

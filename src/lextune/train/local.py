@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
 from transformers import get_linear_schedule_with_warmup
 
+from lextune.core.errors import DatasetError
 from lextune.core.records import DatasetRow
 from lextune.models.chat import IGNORE_INDEX
 from lextune.train.batching import batch_order, collate, encode_rows
@@ -25,6 +26,7 @@ class TrainResult:
     steps: int
     seconds: float
     train_tokens: int
+    skipped_rows: list[str] = field(default_factory=list)  # answers longer than max_seq_len
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
 
 
@@ -73,7 +75,9 @@ def train_lora(
         r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
         target_modules=lora.target_modules, task_type="CAUSAL_LM",
     ))
-    encoded = encode_rows(tokenizer, rows, recipe.max_seq_len)
+    encoded, skipped = encode_rows(tokenizer, rows, recipe.max_seq_len)
+    if not encoded:
+        raise DatasetError(f"no training row fits max_seq_len={recipe.max_seq_len}; raise it in the recipe")
     order = batch_order([len(e.input_ids) for e in encoded], recipe.batch_size, recipe.epochs, recipe.seed)
     if recipe.max_steps:
         order = order[: recipe.max_steps]
@@ -83,7 +87,7 @@ def train_lora(
         optimizer, int(recipe.warmup_ratio * len(order)), len(order)
     )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    result = TrainResult(steps=len(order), seconds=0.0, train_tokens=0)
+    result = TrainResult(steps=len(order), seconds=0.0, train_tokens=0, skipped_rows=skipped)
     start = time.perf_counter()
     peft_model.train()
     for step, idx in enumerate(order, start=1):
