@@ -136,7 +136,7 @@ def test_write_report_html_leaves_no_temp_file_on_failure(tmp_path: Path, monkey
     def fail(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("lextune.evals.report_html.os.replace", fail)
+    monkeypatch.setattr("lextune.core.atomic.os.replace", fail)
     with pytest.raises(OSError):
         write_report_html(_report(), tmp_path / "r.html")
     assert list(tmp_path.iterdir()) == []

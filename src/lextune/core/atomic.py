@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write text to path through a temp file in the same folder and os.replace."""
+def write_text(path: Path, text: str, mode: int | None = None) -> None:
+    """Write text to path through a temp file in the same folder and os.replace.
+
+    The temp file is private (0600, from mkstemp); pass `mode` for files meant to be shared.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -21,6 +24,8 @@ def write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

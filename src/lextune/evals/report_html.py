@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
-import tempfile
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from lextune.core.atomic import write_text
 from lextune.evals.svg_plots import STOCK_COLOR, TUNED_COLOR, grouped_hbar_svg, line_plot_svg
 
 # Counts are shown in the tables but kept off the 0..1 bar charts.
@@ -233,18 +232,5 @@ def render_report(report: dict) -> str:
 
 
 def write_report_html(report: dict, path: Path) -> None:
-    """Render `report` and write it to `path` atomically (temp file in the same directory, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    html = render_report(report)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(html)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    """Render `report` and write it to `path` atomically, readable by others (a report is shared)."""
+    write_text(Path(path), render_report(report), mode=0o644)
