@@ -173,7 +173,7 @@ def models_stock():
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="A question about the ingested documents.")],
-    k: Annotated[int, typer.Option(help="Passages to retrieve.")] = 4,
+    k: Annotated[int, typer.Option(help="Passages to retrieve.")] = 3,
     base_model: Annotated[str | None, typer.Option(help="Base model when no version is active.")] = None,
 ):
     """Answer from retrieved passages with the active model; prints citations and the model used."""
@@ -182,8 +182,9 @@ def ask(
     answer = ask_fn(_store(), question, k=k, base_model=base_model)
     stdout.print(answer.text)
     for c in answer.citations:
-        mark = "cited" if c.cited else "retrieved"
+        mark = "quoted" if c.quoted else "cited" if c.cited else "retrieved"
         stdout.print(f"  [{c.tag}] {mark}: {c.title} / {c.section or '(no heading)'} chars {c.start}-{c.end}")
+    stdout.print(f"grounding: {answer.grounding()}")
     stdout.print(f"answered by: {answer.model}")
 
 

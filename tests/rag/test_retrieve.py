@@ -18,3 +18,13 @@ def test_search_ranks_the_relevant_chunk_first(store, tmp_path):
     assert hits[0].title == "a"
     text = Vault(store).document_text(hits[0].chunk.document_id)
     assert text[hits[0].chunk.start: hits[0].chunk.end] == hits[0].chunk.text
+
+
+def test_quote_check_finds_verbatim_answers_only():
+    from lextune.rag.answer import is_quoted_from
+
+    passage = "10.5 GOVERNING LAW. This Agreement shall be governed by the laws of the State of New York."
+    assert is_quoted_from("this agreement shall be  governed by the laws of the State of New York [S2]", passage)
+    assert not is_quoted_from("governed by the laws of California", passage)
+    assert not is_quoted_from("New York", passage)  # too short to prove anything
+    assert not is_quoted_from("Not found", passage)

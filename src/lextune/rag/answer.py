@@ -15,7 +15,12 @@ from lextune.registry.loading import load_version
 from lextune.registry.versions import DEFAULT_SCOPE, active_version
 
 _TAG = re.compile(r"\[(S\d+)\]")
-PASSAGE_CHARS = 900  # keeps 4 passages inside a small model's useful context
+_SPACE = re.compile(r"\s+")
+# Passages about as long as the excerpts the clause tasks train on: a small model's answers
+# degrade on contexts much longer than it was tuned on.
+PASSAGE_CHARS = 600
+DEFAULT_K = 3
+MIN_QUOTE_CHARS = 20  # shorter overlaps ("the Agreement") prove nothing
 
 
 class Citation(BaseModel):
@@ -26,7 +31,8 @@ class Citation(BaseModel):
     chunk_id: str
     start: int
     end: int
-    cited: bool  # the answer names this tag; False: retrieved and shown, but not cited
+    cited: bool  # the answer names this tag
+    quoted: bool  # the answer's text appears verbatim in this passage (checked, not claimed)
 
 
 class Answer(BaseModel):
@@ -36,8 +42,27 @@ class Answer(BaseModel):
     model_version_id: str | None
     citations: list[Citation]
 
+    def grounding(self) -> str:
+        """One line saying how far the answer is backed by the passages (checked, not claimed)."""
+        quoted = [c.tag for c in self.citations if c.quoted]
+        if quoted:
+            return f"answer quoted verbatim from {', '.join(quoted)}"
+        if _norm(self.text).startswith(_norm(prompts.NOT_FOUND)):
+            return "the model found no answer in the passages"
+        return "answer not found verbatim in the passages: check it against the sources"
 
-def ask(store: Store, question: str, k: int = 4, scope: str = DEFAULT_SCOPE,
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+def is_quoted_from(answer: str, passage: str) -> bool:
+    """Whether the answer (ignoring case and spacing, and a trailing ellipsis) occurs in the passage."""
+    a = _norm(_TAG.sub("", answer)).removesuffix("...").strip(" .\"")
+    return len(a) >= MIN_QUOTE_CHARS and a in _norm(passage)
+
+
+def ask(store: Store, question: str, k: int = DEFAULT_K, scope: str = DEFAULT_SCOPE,
         base_model: str | None = None, model_bundle=None) -> Answer:
     """Retrieve, answer with the scope's active model, and check which tags the answer cites."""
     hits: list[Hit] = search(store, question, k)
@@ -50,8 +75,9 @@ def ask(store: Store, question: str, k: int = 4, scope: str = DEFAULT_SCOPE,
     cited = set(_TAG.findall(text))
     citations = [
         Citation(tag=tag, document_id=h.chunk.document_id, title=h.title, section=h.chunk.section,
-                 chunk_id=h.chunk.id, start=h.chunk.start, end=h.chunk.end, cited=tag in cited)
-        for (tag, _), h in zip(passages, hits)
+                 chunk_id=h.chunk.id, start=h.chunk.start, end=h.chunk.end, cited=tag in cited,
+                 quoted=is_quoted_from(text, passage))
+        for (tag, passage), h in zip(passages, hits)
     ]
     with store.session() as s:
         audit.record(s, "ask", version.id if version else "stock",
