@@ -43,3 +43,21 @@ def test_compare_refuses_unpaired_rows():
     b = [Prediction(row_id="b", task="clause_quote", gold="Not found", generated="Not found")]
     with pytest.raises(ValueError, match="same rows"):
         compare(a, b, score(a, LABELS), score(b, LABELS), LABELS)
+
+
+def test_predictions_come_back_in_row_order(tiny_model_dir, home):
+    from lextune.core.records import DatasetRow
+    from lextune.evals.runner import predict
+    from lextune.models.loading import load_base_model
+
+    def row(i: int, task: str) -> DatasetRow:
+        return DatasetRow(id=f"r{i}", task=task, split="test", document_id="d", answer="Not found",
+                          choices=LABELS if task == "clause_type" else None,
+                          messages=[{"role": "user", "content": f"row {i}"},
+                                    {"role": "assistant", "content": "Not found"}])
+
+    rows = [row(0, "clause_quote"), row(1, "clause_type"), row(2, "clause_quote"), row(3, "clause_type")]
+    model, tok, _ = load_base_model(str(tiny_model_dir))
+    preds = predict(model, tok, rows)
+    assert [p.row_id for p in preds] == ["r0", "r1", "r2", "r3"]
+    assert preds[1].loglik_scores and preds[0].loglik_scores is None

@@ -11,7 +11,6 @@ from lextune.data import prompts
 from lextune.evals.metrics import classification_scores, match_label, quote_scores
 from lextune.models.generation import choice_logprobs, generate
 
-TASKS = ("clause_type.generation", "clause_type.loglik", "clause_type.loglik_calibrated", "clause_quote")
 # Content-free input for calibration (Zhao et al. 2021, "Calibrate Before Use"): a small model's
 # label scores carry a prior (first-listed or shortest label); subtracting the scores it gives
 # with no passage at all removes that prior, so the stock model is not judged on its bias alone.
@@ -45,8 +44,8 @@ def prompt_of(row: DatasetRow) -> list[dict[str, str]]:
 
 def predict(model, tokenizer, rows: list[DatasetRow], progress: Callable[[int], None] | None = None,
             batch_size: int = 8) -> list[Prediction]:
-    """Predictions for every row, in the rows' order."""
-    preds: list[Prediction] = []
+    """Predictions for every row, in the rows' order (generation is batched per task)."""
+    preds: dict[str, Prediction] = {}
     for task in ("clause_type", "clause_quote"):
         task_rows = [r for r in rows if r.task == task]
         if not task_rows:
@@ -65,8 +64,8 @@ def predict(model, tokenizer, rows: list[DatasetRow], progress: Callable[[int], 
                 pred.prior_scores = priors[key]
                 if progress:
                     progress(1)
-            preds.append(pred)
-    return preds
+            preds[r.id] = pred
+    return [preds[r.id] for r in rows if r.id in preds]
 
 
 def _content_free(row: DatasetRow) -> list[dict[str, str]]:
