@@ -182,8 +182,7 @@ def ask(
     answer = ask_fn(_store(), question, k=k, base_model=base_model)
     stdout.print(answer.text)
     for c in answer.citations:
-        mark = "quoted" if c.quoted else "cited" if c.cited else "retrieved"
-        stdout.print(f"  [{c.tag}] {mark}: {c.title} / {c.section or '(no heading)'} chars {c.start}-{c.end}")
+        stdout.print(f"  [{c.tag}] {c.mark}: {c.title} / {c.section or '(no heading)'} chars {c.start}-{c.end}")
     stdout.print(f"grounding: {answer.grounding()}")
     stdout.print(f"answered by: {answer.model}")
 

@@ -127,8 +127,7 @@ def _print_summary(full: dict, answer, out_dir: Path) -> None:
     console.print(table)
     console.print(f"[bold]ask[/bold] {answer.question}\n{answer.text}")
     for c in answer.citations:
-        mark = "quoted" if c.quoted else "cited" if c.cited else "retrieved"
-        console.print(f"  [{c.tag}] {mark}: {c.title[:70]} / {c.section[:50]}")
+        console.print(f"  [{c.tag}] {c.mark}: {c.title[:70]} / {c.section[:50]}")
     console.print(f"grounding: {answer.grounding()}")
     console.print(f"answered by: {answer.model}")
     console.print(f"report: {out_dir / 'report.json'} and {out_dir / 'report.html'} ({full['seconds']} s)")

@@ -44,12 +44,8 @@ class Settings(BaseSettings):
         """Trained adapters, one folder per model version."""
         return self.home / "versions"
 
-    @property
-    def runs_dir(self) -> Path:
-        return self.home / "runs"
-
     def ensure_dirs(self) -> None:
-        for d in (self.home, self.datasets_dir, self.models_dir, self.versions_dir, self.runs_dir):
+        for d in (self.home, self.datasets_dir, self.models_dir, self.versions_dir):
             d.mkdir(parents=True, exist_ok=True)
 
 

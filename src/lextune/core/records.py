@@ -38,7 +38,7 @@ class LoadedDocument(BaseModel):
 
     title: str
     text: str
-    format: Literal["txt", "md", "pdf", "docx", "html", "cuad"]
+    format: Literal["txt", "md", "pdf", "docx", "cuad"]
     source_path: str
     metadata: dict[str, Any] = Field(default_factory=dict)
     annotations: list[ClauseAnnotation] = Field(default_factory=list)

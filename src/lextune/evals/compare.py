@@ -6,14 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lextune.evals.metrics import (
-    bootstrap_ci,
-    classification_scores,
-    match_label,
-    paired_bootstrap_delta,
-    quote_scores,
-)
-from lextune.evals.runner import Prediction
+from lextune.evals.metrics import bootstrap_ci, paired_bootstrap_delta
+from lextune.evals.runner import Prediction, view_answers, view_metrics
 
 HEADLINE = {
     "clause_type.generation": ("accuracy", "macro_f1"),
@@ -24,31 +18,14 @@ HEADLINE = {
 Metric = Callable[[np.ndarray], float]
 
 
-def _metric_fns(view: str, preds: list[Prediction], labels: list[str]) -> dict[str, Metric]:
-    """For each headline metric, a function of resampled row indices (for the bootstrap)."""
-    if view.startswith("clause_type"):
-        rows = [p for p in preds if p.task == "clause_type"]
-        gold = [p.gold for p in rows]
-        if view.endswith("generation"):
-            guess = [match_label(p.generated, labels) for p in rows]
-        else:
-            guess = [p.loglik_choice(calibrated=view.endswith("calibrated")) for p in rows]
+def _metric_fns(view: str, preds: list[Prediction], labels: list[str]) -> tuple[dict[str, Metric], int]:
+    """For each headline metric, a function of resampled row indices (for the bootstrap); and n."""
+    gold, guess = view_answers(view, preds, labels)
 
-        def typing(name: str) -> Metric:
-            return lambda ix: classification_scores([gold[i] for i in ix], [guess[i] for i in ix], labels)[name]
+    def metric(name: str) -> Metric:
+        return lambda ix: view_metrics(view, [gold[i] for i in ix], [guess[i] for i in ix], labels)[name]
 
-        return {m: typing(m) for m in HEADLINE[view]}
-    rows = [p for p in preds if p.task == "clause_quote"]
-
-    def quoting(name: str) -> Metric:
-        return lambda ix: quote_scores([rows[i].gold for i in ix], [rows[i].generated for i in ix])[name]
-
-    return {m: quoting(m) for m in HEADLINE[view]}
-
-
-def _n_items(view: str, preds: list[Prediction]) -> int:
-    task = "clause_type" if view.startswith("clause_type") else "clause_quote"
-    return sum(1 for p in preds if p.task == task)
+    return {m: metric(m) for m in HEADLINE[view]}, len(gold)
 
 
 def compare(
@@ -62,8 +39,7 @@ def compare(
     for view, metrics in HEADLINE.items():
         if view not in stock_metrics or view not in tuned_metrics:
             continue
-        n = _n_items(view, stock)
-        fa, fb = _metric_fns(view, stock, labels), _metric_fns(view, tuned, labels)
+        (fa, n), (fb, _) = _metric_fns(view, stock, labels), _metric_fns(view, tuned, labels)
         entry: dict = {"n": n, "stock": {}, "tuned": {}, "ci": {}}
         for m in metrics:
             entry["stock"][m] = stock_metrics[view][m]

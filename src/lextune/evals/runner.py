@@ -79,18 +79,38 @@ def work_units(rows: list[DatasetRow]) -> int:
     return len(rows) + sum(1 for r in rows if r.task == "clause_type" and r.choices)
 
 
+# Each scored view: the task whose rows it reads. Clause typing is scored three ways.
+VIEWS = {
+    "clause_type.generation": "clause_type",
+    "clause_type.loglik": "clause_type",
+    "clause_type.loglik_calibrated": "clause_type",
+    "clause_quote": "clause_quote",
+}
+
+
+def view_answers(view: str, preds: list[Prediction], labels: list[str]) -> tuple[list[str], list]:
+    """(gold answers, the model's answers) of one view, over the predictions of its task."""
+    rows = [p for p in preds if p.task == VIEWS[view]]
+    if view == "clause_type.generation":
+        guess = [match_label(p.generated, labels) for p in rows]
+    elif view.startswith("clause_type.loglik"):
+        guess = [p.loglik_choice(calibrated=view.endswith("calibrated")) for p in rows]
+    else:
+        guess = [p.generated for p in rows]
+    return [p.gold for p in rows], guess
+
+
+def view_metrics(view: str, gold: list[str], guess: list, labels: list[str]) -> dict:
+    if VIEWS[view] == "clause_quote":
+        return quote_scores(gold, guess)
+    return classification_scores(gold, guess, labels)
+
+
 def score(preds: list[Prediction], labels: list[str]) -> dict[str, dict]:
-    """Metrics per task view; views with no rows are left out."""
+    """Metrics per view; views with no rows are left out."""
     out: dict[str, dict] = {}
-    typing = [p for p in preds if p.task == "clause_type"]
-    if typing:
-        gold = [p.gold for p in typing]
-        out["clause_type.generation"] = classification_scores(
-            gold, [match_label(p.generated, labels) for p in typing], labels)
-        out["clause_type.loglik"] = classification_scores(gold, [p.loglik_choice() for p in typing], labels)
-        out["clause_type.loglik_calibrated"] = classification_scores(
-            gold, [p.loglik_choice(calibrated=True) for p in typing], labels)
-    quoting = [p for p in preds if p.task == "clause_quote"]
-    if quoting:
-        out["clause_quote"] = quote_scores([p.gold for p in quoting], [p.generated for p in quoting])
+    for view in VIEWS:
+        gold, guess = view_answers(view, preds, labels)
+        if gold:
+            out[view] = view_metrics(view, gold, guess, labels)
     return out

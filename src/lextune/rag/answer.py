@@ -34,6 +34,10 @@ class Citation(BaseModel):
     cited: bool  # the answer names this tag
     quoted: bool  # the answer's text appears verbatim in this passage (checked, not claimed)
 
+    @property
+    def mark(self) -> str:
+        return "quoted" if self.quoted else "cited" if self.cited else "retrieved"
+
 
 class Answer(BaseModel):
     question: str
