@@ -25,12 +25,27 @@ class Span(BaseModel):
 
 
 class ClauseAnnotation(BaseModel):
-    """A labelled clause (e.g. from CUAD): its type and exact character span in the document."""
+    """A label on a span of a document: a CUAD clause (kind "clause"), or a ContractNLI hypothesis
+    (kind "nli": clause_type holds the hypothesis key, label Entailment/Contradiction/NotMentioned,
+    extra the hypothesis text and every evidence span)."""
 
     clause_type: str
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     text: str
+    kind: str = "clause"
+    label: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class DefinedTerm(BaseModel):
+    """A term a document defines ("Licensed Product" means ...): the term's span and its definition's."""
+
+    term: str
+    start: int = Field(ge=0)  # span of the term itself (without quotes)
+    end: int = Field(ge=0)
+    definition_start: int = Field(ge=0)  # span of the whole definition sentence/paragraph
+    definition_end: int = Field(ge=0)
 
 
 class LoadedDocument(BaseModel):
@@ -38,8 +53,14 @@ class LoadedDocument(BaseModel):
 
     title: str
     text: str
-    format: Literal["txt", "md", "pdf", "docx", "cuad"]
+    format: Literal["txt", "md", "pdf", "docx", "cuad", "html", "eml", "jsonl", "contract_nli"]
     source_path: str
+    # Which part of a multi-document file this is ("" for a one-document file): a CUAD title, a JSONL
+    # line, "attachment:NAME". With source_path it names the logical document across versions.
+    part: str = ""
+    # Index, in the same LoadResult.documents list, of the document this one is attached to (an
+    # e-mail's attachment points at the e-mail); the vault turns it into a parent document id.
+    parent_index: int | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     annotations: list[ClauseAnnotation] = Field(default_factory=list)
 
@@ -51,12 +72,17 @@ class LoadResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+ChunkKind = Literal["body", "preamble", "recital", "definition", "signature"]
+
+
 class ChunkSpan(BaseModel):
-    """A chunk boundary found by the chunker: text[start:end] under a section heading."""
+    """A chunk boundary found by the chunker: text[start:end] with its place in the structure."""
 
     start: int = Field(ge=0)
     end: int = Field(ge=0)
-    section: str = ""
+    section: str = ""  # display label: the heading(s) of the section(s) the chunk covers
+    heading_path: list[str] = Field(default_factory=list)  # outermost first: ["ARTICLE 12", "12.3 Indemnification"]
+    kind: ChunkKind = "body"
 
 
 class Document(BaseModel):
@@ -66,9 +92,16 @@ class Document(BaseModel):
     title: str
     format: str
     source_path: str
-    sha256: str
+    sha256: str  # of the text
     n_chars: int
     metadata: dict[str, Any] = Field(default_factory=dict)
+    part: str = ""
+    file_sha256: str | None = None  # of the file's bytes as ingested
+    parent_id: str | None = None  # e.g. the e-mail an attachment came with
+    family_id: str | None = None  # near-identical documents (same contract as PDF and DOCX) share one
+    version: int = 1
+    supersedes: str | None = None  # the previous version's document id
+    is_latest: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -82,6 +115,9 @@ class Chunk(BaseModel):
     end: int
     section: str
     text: str
+    heading_path: list[str] = Field(default_factory=list)
+    kind: str = "body"
+    dup_of: str | None = None  # exact or near-duplicate of this (earlier) chunk: boilerplate
 
 
 class DatasetRow(BaseModel):
@@ -97,6 +133,10 @@ class DatasetRow(BaseModel):
     document_id: str
     chunk_ids: list[str] = Field(default_factory=list)
     span: Span | None = None
+    # The builder that made the row, and the document metadata it inherits (client, matter,
+    # jurisdiction, practice_area, document_type, family_id): what `data audit` spreads rows over.
+    builder: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
 
 
 class DatasetInfo(BaseModel):
@@ -136,3 +176,17 @@ class EvalResult(BaseModel):
     split: str
     metrics: dict[str, dict[str, Any]]
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Redaction(BaseModel):
+    """One piece of personal data found in a document and what replaces it in datasets.
+
+    `original` is kept only in the store's PII mapping table (reversible by an authorized user);
+    datasets see `replacement` ("[PARTY_1]", "[EMAIL]", or the original when the policy keeps it).
+    """
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    entity_type: str  # PARTY, PERSON, ADDRESS, EMAIL_ADDRESS, PHONE_NUMBER, IBAN_CODE, US_SSN, ...
+    original: str
+    replacement: str
