@@ -40,40 +40,151 @@ def _store():
 
 
 @app.command()
-def ingest(paths: Annotated[list[Path], typer.Argument(help="Files or folders: .txt .md .pdf .docx, CUAD .json/.jsonl(.gz).")]):
-    """Ingest documents into the vault: chunks with section and character span, CUAD clause labels."""
-    from lextune.vault.vault import Vault, expand_paths
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders: .txt .md .html .eml .pdf (OCR for scans) .docx, JSONL, CUAD/ContractNLI JSON.")],
+    client: Annotated[str | None, typer.Option(help="Client the documents belong to.")] = None,
+    matter: Annotated[str | None, typer.Option(help="Matter (case/deal) id.")] = None,
+    jurisdiction: Annotated[str | None, typer.Option(help="Jurisdiction, e.g. 'US-NY' or 'EU'.")] = None,
+    practice_area: Annotated[str | None, typer.Option(help="Practice area, e.g. 'employment'.")] = None,
+    document_type: Annotated[str | None, typer.Option(help="Document type: contract, memo, opinion, statute, email...")] = None,
+    meta: Annotated[list[str] | None, typer.Option("--meta", help="Other metadata as key=value (repeatable).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per core).")] = None,
+):
+    """Ingest documents into the vault: structure-aware chunks with spans, defined terms, metadata.
 
-    files = expand_paths(paths)
-    with ticker("ingesting", total=len(files)) as t:
-        report = Vault(_store()).ingest(files, on_file=lambda p: t.advance())
+    Metadata can also sit in `lextune.meta.yaml` in a folder or in `FILE.meta.yaml` beside a file
+    (the most specific wins). Exits 3 when any file, line, page or attachment was skipped.
+    """
+    from lextune.vault.metadata import check_metadata, parse_pairs
+    from lextune.vault.vault import Vault, iter_files
+
+    given = {"client": client, "matter": matter, "jurisdiction": jurisdiction,
+             "practice_area": practice_area, "document_type": document_type}
+    base = {**check_metadata({k: v for k, v in given.items() if v is not None}, "options"),
+            **parse_pairs(meta or [])}
+    store = _store()
+    # A counting pass for the progress bar: names only, nothing is held.
+    total = sum(1 for _ in iter_files(paths, exclude=[store.settings.home]))
+    with ticker("ingesting", total=total) as t:
+        report = Vault(store, workers=workers).ingest(paths, on_file=lambda p: t.advance(), metadata=base)
     for e in report.errors:
-        out.print(f"[red]skipped[/red] {e}")
+        out.print(f"[red]skipped[/red] {e}", highlight=False)
     for w in report.warnings:
-        out.print(f"[yellow]warning[/yellow] {w}")
-    stdout.print(f"ingested {len(report.added)} documents ({report.n_chunks} chunks); "
-                 f"{len(report.duplicates)} already in the vault; {len(report.errors)} files skipped")
-    if report.errors and not report.added:
-        raise typer.Exit(1)
+        out.print(f"[yellow]warning[/yellow] {w}", highlight=False)
+    for v in report.new_versions:
+        out.print(f"new version: {v}", highlight=False)
+    stdout.print(f"ingested {len(report.added)} documents ({report.n_chunks} chunks) from {report.n_files} files; "
+                 f"{len(report.new_versions)} new versions; {len(report.duplicates)} already in the vault; "
+                 f"{len(report.errors)} files skipped; {len(report.warnings)} warnings")
+    if report.errors:
+        stdout.print("skipped files by reason: " + "; ".join(f"{n} x {r}" for r, n in report.skip_summary()))
+    if report.anything_skipped:
+        raise typer.Exit(3)
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values or []:
+        key, sep, val = v.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got '{v}'", param_hint=what)
+        out[key.strip()] = val.strip()
+    return out
 
 
 @data_app.command("build")
 def data_build(
-    name: Annotated[str, typer.Option(help="Dataset name.")] = "clauses",
-    clause_type: Annotated[list[str] | None, typer.Option("--clause-type", help="Clause type to include (repeatable; default: 10 common CUAD types).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the document split.")] = 0,
+    name: Annotated[str | None, typer.Option(help="Dataset name.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML build config (every key of BuildConfig; see README).")] = None,
+    builder: Annotated[list[str] | None, typer.Option("--builder", help="Builder to run (repeatable; default: all shipped).")] = None,
+    clause_type: Annotated[list[str] | None, typer.Option("--clause-type", help="Clause type to include (repeatable; default: all in the vault).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of new split assignments and sampling.")] = None,
+    split_by: Annotated[str | None, typer.Option(help="Keep together in one split: family (default), matter or client.")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", help="Only documents with this metadata, KEY=VALUE (repeatable).")] = None,
+    no_anonymize: Annotated[bool, typer.Option("--no-anonymize", help="Opt out of PII masking (recorded in the audit trail).")] = False,
+    pii: Annotated[list[str] | None, typer.Option("--pii", help="Per entity type: ENTITY=mask|pseudonym|keep (repeatable).")] = None,
+    export: Annotated[list[str] | None, typer.Option("--export", help="Export formats: openai, alpaca, sharegpt (repeatable).")] = None,
+    cross_split_duplicates: Annotated[str | None, typer.Option(help="Train rows whose passage recurs in dev/test: drop (default) or fail.")] = None,
+    teacher_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible teacher endpoint (or LEXTUNE_TEACHER_BASE_URL).")] = None,
+    teacher_model: Annotated[str | None, typer.Option(help="Teacher model name (or LEXTUNE_TEACHER_MODEL).")] = None,
 ):
-    """Build clause-typing and clause-quoting rows from labelled contracts, split by document."""
-    from lextune.data.dataset import BuildConfig, build_dataset
+    """Build training data from the vault: anonymized, deduplicated, split by document group, leak-checked."""
+    from lextune.data.build_config import load_build_config
+    from lextune.data.dataset import build_dataset
+    from lextune.data.teacher import teacher_from
 
-    cfg = BuildConfig(name=name, seed=seed, **({"clause_types": clause_type} if clause_type else {}))
-    info = build_dataset(_store(), cfg)
-    table = Table("split", *sorted({t for c in info.counts.values() for t in c}), title=f"dataset {info.id}")
+    overrides = {"name": name, "builders": builder, "clause_types": clause_type, "seed": seed,
+                 "split_by": split_by, "where": _pairs(where, "--where") or None,
+                 "anonymize": False if no_anonymize else None, "pii_actions": _pairs(pii, "--pii") or None,
+                 "exports": export, "cross_split_duplicates": cross_split_duplicates}
+    cfg = load_build_config(config, {k: v for k, v in overrides.items() if v is not None})
+    teacher = teacher_from(teacher_base_url, teacher_model)
+    if teacher is not None:
+        out.print(f"teacher: {teacher.describe()} (document text is sent to this endpoint)", highlight=False)
+    with ticker("building") as t:
+        def on_progress(stage: str, done: int, total: int) -> None:
+            t.info(stage)
+            t.total(total)
+            t.set(done)
+
+        info = build_dataset(_store(), cfg, teacher=teacher, on_progress=on_progress)
+    from lextune.data.dataset import read_manifest
+
+    manifest = read_manifest(info)
     tasks = sorted({t for c in info.counts.values() for t in c})
-    for sp, c in info.counts.items():
-        table.add_row(sp, *[str(c.get(t, 0)) for t in tasks])
+    table = Table("task", *info.counts, title=f"dataset {info.id}")
+    for t in tasks:
+        table.add_row(t, *[str(c.get(t, 0)) for c in info.counts.values()])
     out.print(table)
+    for w in manifest.get("warnings", []):
+        out.print(f"[yellow]warning[/yellow] {w}", highlight=False)
+    dd = manifest.get("dedup", {})
+    anon = manifest.get("anonymization", {})
+    out.print(f"anonymization: {'on ' + str(anon.get('redactions', {})) if anon.get('enabled') else 'OFF'}; "
+              f"dedup: {dd.get('cross_split_dropped', 0)} train rows dropped (passage in dev/test), "
+              f"{sum(dd.get('near_duplicate_rows_dropped', {}).values())} near-duplicate rows dropped; "
+              f"leakage check: passed", highlight=False)
     stdout.print(f"dataset {info.id} ({info.name}) at {info.path}")
+
+
+@data_app.command("audit")
+def data_audit(
+    dataset: Annotated[str | None, typer.Option(help="Dataset id or name (default: newest).")] = None,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML page here (default: DATASET/audit.html).")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Count tokens with this model's tokenizer (default: the bundled model's).")] = None,
+    words: Annotated[bool, typer.Option("--words", help="Estimate tokens from words instead of loading a tokenizer.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+):
+    """Audit a dataset: counts, lengths, balance, duplicates and PII left, diversity over metadata."""
+    from lextune.data.audit_run import audit_dataset
+
+    count_tokens = None
+    if not words:
+        from lextune.models.loading import base_model_dir, load_tokenizer
+
+        tokenizer = load_tokenizer(base_model_dir(base_model)[1])
+        count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    report, page = audit_dataset(_store(), dataset, html=html, count_tokens=count_tokens)
+    if json_out:
+        stdout.print_json(report.model_dump_json())
+        return
+    from lextune.data.audit import render_text
+
+    out.print(render_text(report))
+    stdout.print(f"audit page: {page}")
+
+
+@data_app.command("builders")
+def data_builders():
+    """List the dataset builders, their tasks and options."""
+    from lextune.data import builders  # noqa: F401  (registers every shipped builder)
+    from lextune.data.builders import base
+
+    table = Table("builder", "tasks", "options")
+    for name, cls in sorted(base.BUILDERS.items()):
+        opts = ", ".join(f"{k}={f.default!r}" for k, f in cls.Options.model_fields.items())
+        table.add_row(name, ", ".join(cls.tasks), opts)
+    stdout.print(table)
 
 
 @app.command()

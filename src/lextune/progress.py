@@ -52,6 +52,9 @@ def ticker(description: str, total: int | None = None) -> Iterator:
             def total(self, n: int) -> None:
                 bar.update(task, total=n)
 
+            def set(self, n: int) -> None:
+                bar.update(task, completed=n)
+
             def info(self, text: str) -> None:
                 bar.update(task, info=text)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from lextune.core.svg_plots import grouped_hbar_svg, line_plot_svg, nice_ticks
 from lextune.evals.report_html import render_report, write_report_html
-from lextune.evals.svg_plots import grouped_hbar_svg, line_plot_svg, nice_ticks
 
 HOSTILE = "<script>alert('x')</script> & \"quoted\""
 SVG_RE = re.compile(r"<svg\b.*?</svg>", re.DOTALL)

@@ -150,7 +150,8 @@ def test_real_cuad_excerpt() -> None:
     spans = chunk_text(CUAD_EXCERPT, max_chars=300, min_chars=120)
     check_invariants(CUAD_EXCERPT, spans, 300)
     assert [s.section for s in spans] == [
-        "OUTSOURCING AGREEMENT",  # the title alone is tiny, so it is merged with clause 1
+        # The title alone is tiny, so it is merged with clause 1; the label names both (shortened to fit).
+        "OUTSOURCING AGREEMENT; 1. PURPOSE OF AGREEMENT Formalize the\u2026",
         # Labels are cut to 120 characters.
         (
             "2.       SERVICES MMI will produce products for Dragon Systems on a Turnkey basis. "
@@ -201,11 +202,14 @@ def test_huge_word_is_cut_hard() -> None:
     assert max(s.end - s.start for s in spans) == 1000
 
 
-def test_small_sections_are_merged_keeping_first_heading() -> None:
+def test_small_sections_are_merged_naming_every_section() -> None:
     text = "ARTICLE I\n\nSection 1.1 Term\n\nTwo years.\n\nARTICLE II\n\nSection 2.1 Fees\n\n" + "Fee. " * 100
     spans = chunk_text(text, max_chars=1000, min_chars=200)
     check_invariants(text, spans, 1000)
-    assert spans[0].section == "ARTICLE I"
+    # Until issue 7 a merged chunk kept only its first heading ("ARTICLE I"); now its label names all the
+    # sections it covers and its path is the part of their paths they share (none here).
+    assert spans[0].section == "ARTICLE I; Section 1.1 Term; ARTICLE II; Section 2.1 Fees"
+    assert spans[0].heading_path == []
     assert "Two years." in text[spans[0].start : spans[0].end]
     assert "Fee." in text[spans[0].start : spans[0].end]
 
@@ -259,3 +263,239 @@ def test_two_megabytes_is_fast() -> None:
     elapsed = time.perf_counter() - started
     check_invariants(text, spans, 1500)
     assert elapsed < 2.0, f"chunking 2 MB took {elapsed:.2f}s"
+
+
+# --- Structure: heading paths, merged labels, and the kinds of units (issue 7) ---
+
+# A small but complete contract: title, party preamble, recitals, a definitions article, body, signatures
+# and an exhibit.
+CONTRACT = (
+    "LICENSE AGREEMENT\n\n"
+    'This License Agreement (the "Agreement") is made as of March 1, 2024 (the "Effective Date") by and between '
+    'Acme Software, Inc., a Delaware corporation ("Licensor"), and Beta Retail LLC, a New York limited liability '
+    'company ("Licensee"; each a "Party" and together the "Parties").\n\n'
+    "RECITALS\n\n"
+    "A. Licensor has developed and owns certain inventory-management software and related documentation that it "
+    "licenses to retailers in North America.\n\n"
+    "B. Licensee operates a chain of retail stores and wishes to use that software in its stores on the terms of "
+    "this Agreement.\n\n"
+    "NOW, THEREFORE, in consideration of the mutual covenants set out below, the Parties agree as follows:\n\n"
+    "ARTICLE 1\nDEFINITIONS\n\n"
+    '1.1 "Licensed Product" means the software described in Exhibit A, including all updates that Licensor makes '
+    "generally available to its customers during the Term.\n\n"
+    "1.2 \u201cTerritory\u201d shall mean the United States of America and Canada.\n\n"
+    '1.3 "Confidential Information" has the meaning given in Section 5.1.\n\n'
+    "ARTICLE 2\nGRANT OF LICENSE\n\n"
+    "2.1 License. Subject to the terms of this Agreement, Licensor grants to Licensee a non-exclusive, "
+    "non-transferable license to use the Licensed Product in the Territory during the Term.\n\n"
+    "2.2 Restrictions. Licensee shall not sublicense, sell or distribute the Licensed Product, and shall not "
+    "reverse engineer, decompile or disassemble it except to the extent the law allows.\n\n"
+    "IN WITNESS WHEREOF, the Parties have executed this Agreement as of the Effective Date.\n\n"
+    "ACME SOFTWARE, INC.\n\nBy: ______________________\nName: Jane Roe\nTitle: Chief Executive Officer\n\n"
+    "BETA RETAIL LLC\n\nBy: ______________________\nName: John Doe\nTitle: President\n\n"
+    "EXHIBIT A\nLICENSED PRODUCT\n\n"
+    "The Licensed Product is Acme Inventory Manager version 5, with its user manual and installation guide.\n"
+)
+
+
+def first_lines(text: str, spans: list[ChunkSpan]) -> list[str]:
+    return [text[s.start : s.end].split("\n")[0] for s in spans]
+
+
+def test_article_section_subsection_paths() -> None:
+    text = (
+        "ARTICLE 12 INDEMNIFICATION\n\n12.1 General. Each Party shall indemnify the other.\n\n"
+        "12.3 Indemnification by Licensee\n\nLicensee shall indemnify Licensor.\n\n"
+        "12.3.1 Procedure\n\nNotice must be prompt.\n\n"
+        "12.4 Insurance\n\nLicensee shall insure.\n\n"
+        "ARTICLE 13 TERM\n\n13.1 Term. Two years.\n"
+    )
+    spans = chunk_text(text, max_chars=500, min_chars=0)
+    check_invariants(text, spans, 500)
+    assert [s.heading_path for s in spans] == [
+        ["ARTICLE 12 INDEMNIFICATION"],
+        ["ARTICLE 12 INDEMNIFICATION", "12.1 General. Each Party shall indemnify the other."],
+        ["ARTICLE 12 INDEMNIFICATION", "12.3 Indemnification by Licensee"],
+        ["ARTICLE 12 INDEMNIFICATION", "12.3 Indemnification by Licensee", "12.3.1 Procedure"],
+        ["ARTICLE 12 INDEMNIFICATION", "12.4 Insurance"],  # 12.4 pops 12.3.1 and 12.3
+        ["ARTICLE 13 TERM"],  # a new article pops every section of the last one
+        ["ARTICLE 13 TERM", "13.1 Term. Two years."],
+    ]
+    assert all(s.section == s.heading_path[-1] for s in spans)
+    assert all(s.kind == "body" for s in spans)
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("Section 5 Payment\n\nDue monthly.\n\n5.1 Fees\n\nFees are due.", ["Section 5 Payment", "5.1 Fees"]),
+        ("Article XII\n\nIntro.\n\n12.1 Scope\n\nText.", ["Article XII", "12.1 Scope"]),
+        ("PAYMENT TERMS\n\nIntro.\n\n1. Fees\n\nText.", ["PAYMENT TERMS", "1. Fees"]),
+        ("II. GRANT\n\nIntro.\n\n2.1 License\n\nText.", ["II. GRANT", "2.1 License"]),
+        ("# Lease\n\nIntro.\n\n## Rent\n\nText.\n\n### Late fees\n\nMore.", ["# Lease", "## Rent", "### Late fees"]),
+        ("# Lease\n\n## Rent\n\n### Late fees\n\nMore.\n\n## Deposit\n\nText.", ["# Lease", "## Deposit"]),
+        # "2.1" cannot belong to ARTICLE I: the ARTICLE II line was lost, so ARTICLE I is closed.
+        ("ARTICLE I\n\n1.1 Term\n\nText.\n\n2.1 Fees\n\nText.", ["2.1 Fees"]),
+        # A bare article number takes its title from the next line.
+        ("ARTICLE I\nDEFINITIONS\n\n1.1 Scope\n\nText.", ["ARTICLE I DEFINITIONS", "1.1 Scope"]),
+        ("Article 4\n\nLimitation of Liability\n\n4.1 Cap\n\nText.", ["Article 4 Limitation of Liability", "4.1 Cap"]),
+    ],
+)
+def test_heading_levels(text: str, path: list[str]) -> None:
+    spans = chunk_text(text, max_chars=1000, min_chars=0)
+    check_invariants(text, spans, 1000)
+    assert spans[-1].heading_path == path
+
+
+def test_merged_chunk_names_all_its_sections_and_keeps_the_shared_path() -> None:
+    text = (
+        "ARTICLE 12 INDEMNIFICATION\n\n12.3 Indemnification\n\nLicensee shall indemnify Licensor.\n\n"
+        "12.4 Insurance\n\nLicensee shall insure.\n"
+    )
+    spans = chunk_text(text, max_chars=1000, min_chars=500)
+    assert len(spans) == 1
+    assert spans[0].section == "12.3 Indemnification; 12.4 Insurance"
+    assert spans[0].heading_path == ["ARTICLE 12 INDEMNIFICATION"]
+
+
+def test_merged_parent_heading_is_named_by_the_path() -> None:
+    text = "ARTICLE 12\n\n12.1 Scope\n\nLicensee shall indemnify Licensor.\n\n" + "Word. " * 60
+    spans = chunk_text(text, max_chars=1000, min_chars=100)
+    assert spans[0].section == "12.1 Scope"
+    assert spans[0].heading_path == ["ARTICLE 12", "12.1 Scope"]
+
+
+def test_label_of_many_merged_sections_stays_short_and_names_first_and_last() -> None:
+    text = "".join(f"{i}. CLAUSE NUMBER {i} WITH A LONG TITLE\n\nShort.\n\n" for i in range(1, 13))
+    spans = chunk_text(text, max_chars=5000, min_chars=5000)
+    assert len(spans) == 1
+    label = spans[0].section
+    assert len(label) <= 120 and label.startswith("1. CLAUSE NUMBER 1") and "12. CLAUSE" in label
+    assert "(12 sections)" in label
+
+
+def test_contract_units_have_their_kinds() -> None:
+    spans = chunk_text(CONTRACT, max_chars=600, min_chars=0)
+    check_invariants(CONTRACT, spans, 600)
+    assert [(s.kind, line) for s, line in zip(spans, first_lines(CONTRACT, spans), strict=True)] == [
+        ("preamble", "LICENSE AGREEMENT"),
+        ("recital", "RECITALS"),
+        ("recital", "A. Licensor has developed and owns certain inventory-management software and related "
+                    "documentation that it licenses to retailers in North America."),
+        ("recital", "B. Licensee operates a chain of retail stores and wishes to use that software in its "
+                    "stores on the terms of this Agreement."),
+        ("recital", "NOW, THEREFORE, in consideration of the mutual covenants set out below, the Parties "
+                    "agree as follows:"),
+        ("definition", "ARTICLE 1"),
+        ("definition", '1.1 "Licensed Product" means the software described in Exhibit A, including all '
+                       "updates that Licensor makes generally available to its customers during the Term."),
+        ("definition", "1.2 \u201cTerritory\u201d shall mean the United States of America and Canada."),
+        ("definition", '1.3 "Confidential Information" has the meaning given in Section 5.1.'),
+        ("body", "ARTICLE 2"),
+        ("body", "2.1 License. Subject to the terms of this Agreement, Licensor grants to Licensee a "
+                 "non-exclusive, non-transferable license to use the Licensed Product in the Territory during "
+                 "the Term."),
+        ("body", "2.2 Restrictions. Licensee shall not sublicense, sell or distribute the Licensed Product, "
+                 "and shall not reverse engineer, decompile or disassemble it except to the extent the law "
+                 "allows."),
+        ("signature", "IN WITNESS WHEREOF, the Parties have executed this Agreement as of the Effective Date."),
+        ("body", "EXHIBIT A"),
+    ]
+    preamble, signature, exhibit = spans[0], spans[-2], spans[-1]
+    assert "by and between Acme Software, Inc." in CONTRACT[preamble.start : preamble.end]
+    assert preamble.heading_path == ["LICENSE AGREEMENT"]
+    assert spans[1].heading_path == ["RECITALS"]
+    assert spans[6].heading_path[0] == "ARTICLE 1 DEFINITIONS"
+    assert CONTRACT[signature.start : signature.end].endswith("Title: President")
+    assert signature.heading_path == [] and signature.section == ""
+    assert exhibit.heading_path == ["EXHIBIT A LICENSED PRODUCT"]
+
+
+def test_small_pieces_never_merge_across_kinds() -> None:
+    spans = chunk_text(CONTRACT, max_chars=5000, min_chars=5000)
+    check_invariants(CONTRACT, spans, 5000)
+    # Everything is "small", so each run of one kind becomes one chunk, and no chunk mixes kinds.
+    assert [s.kind for s in spans] == ["preamble", "recital", "definition", "body", "signature", "body"]
+    definitions = spans[2]
+    assert CONTRACT[definitions.start : definitions.end].startswith("ARTICLE 1\nDEFINITIONS")
+    assert CONTRACT[definitions.end :].lstrip().startswith("ARTICLE 2")
+
+
+def test_whereas_clauses_are_one_recital_each_unless_tiny() -> None:
+    text = (
+        "This Supply Agreement is entered into between Alpha Corp. and Beta Inc.\n\n"
+        "WHEREAS, Alpha manufactures industrial pumps and sells them through distributors worldwide; and\n\n"
+        "WHEREAS, Beta wishes to buy pumps from Alpha for resale in its own territory;\n\n"
+        "NOW, THEREFORE, the parties agree as follows:\n\n1. Supply\n\nAlpha shall supply pumps.\n"
+    )
+    spans = chunk_text(text, max_chars=1000, min_chars=0)
+    assert [s.kind for s in spans] == ["preamble", "recital", "recital", "recital", "body"]
+    grouped = chunk_text(text, max_chars=1000, min_chars=300)
+    assert [s.kind for s in grouped] == ["preamble", "recital", "body"]
+
+
+def test_definitions_outside_a_definitions_section() -> None:
+    text = (
+        "5. ROYALTIES\n\n"
+        "Licensee shall pay royalties on Net Sales every quarter, within thirty days of its end.\n\n"
+        '"Net Sales" means gross receipts less returns, taxes and shipping charges.\n\n'
+        "Royalties are paid in U.S. dollars to the account Licensor names.\n"
+    )
+    spans = chunk_text(text, max_chars=1000, min_chars=0)
+    assert [s.kind for s in spans] == ["body", "definition", "body"]
+    assert all(s.heading_path == ["5. ROYALTIES"] for s in spans)
+
+
+def test_definitions_chained_in_one_line_are_units_of_their_own() -> None:
+    text = (
+        "1. Definitions In this agreement unless the context otherwise requires: "
+        '"Agreement" means this agreement; "Party" means Acme or Beta; and "Term" means two years.\n\n'
+        "2. Term. This Agreement lasts for the Term.\n"
+    )
+    spans = chunk_text(text, max_chars=1000, min_chars=0)
+    pieces = [text[s.start : s.end] for s in spans]
+    assert pieces[1:4] == ['"Agreement" means this agreement;', '"Party" means Acme or Beta; and',
+                           '"Term" means two years.']
+    assert [s.kind for s in spans] == ["definition"] * 4 + ["body"]
+
+
+def test_signature_block_found_by_its_fields() -> None:
+    text = (
+        "9. Notices. Notices go to the addresses above.\n\n"
+        "Agreed and accepted:\n\nACME CORP.\n\nBy: /s/ Jane Roe\nName: Jane Roe\nTitle: CEO\n\n"
+        "SCHEDULE 1\n\nPrices are listed below.\n"
+    )
+    spans = chunk_text(text, max_chars=1000, min_chars=0)
+    assert [s.kind for s in spans] == ["body", "signature", "body"]
+    assert text[spans[1].start : spans[1].end].startswith("Agreed and accepted:")
+    assert text[spans[1].start : spans[1].end].endswith("Title: CEO")
+    assert spans[2].heading_path == ["SCHEDULE 1"]
+
+
+def test_running_page_header_is_not_a_heading() -> None:
+    page = "CONFIDENTIAL\n\n"
+    text = "1. Scope\n\n" + page + "Text one.\n\n" + page + "Text two.\n\n" + page + "2. Fees\n\nText three.\n"
+    spans = chunk_text(text, max_chars=1000, min_chars=0)
+    assert [s.section for s in spans] == ["1. Scope", "2. Fees"]
+
+
+def test_memo_without_parties_has_no_preamble() -> None:
+    text = "To: The Board\nFrom: Counsel\n\nBACKGROUND\n\nThe client asked us to review the lease.\n"
+    spans = chunk_text(text, max_chars=1000, min_chars=0)
+    assert [(s.kind, s.section) for s in spans] == [("body", ""), ("body", "BACKGROUND")]
+
+
+def test_real_cuad_contracts_keep_the_span_invariants() -> None:
+    from conftest import sample_squad
+
+    contracts = [d["paragraphs"][0]["context"] for d in sample_squad()["data"]]
+    kinds: set[str] = set()
+    for text in contracts:
+        for max_chars, min_chars in ((1500, 200), (400, 0)):
+            spans = chunk_text(text, max_chars=max_chars, min_chars=min_chars)
+            check_invariants(text, spans, max_chars)
+            check_words_not_cut(text, spans, max_chars)
+            for span in spans:
+                assert all(0 < len(label) <= 120 for label in span.heading_path)
+            kinds.update(s.kind for s in spans)
+    assert kinds == {"preamble", "recital", "definition", "signature", "body"}

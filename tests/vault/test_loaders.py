@@ -114,8 +114,10 @@ def test_txt_is_loaded_with_stem_title_and_source(tmp_path: Path) -> None:
 
 
 def test_utf8_bom_is_dropped_but_counted_in_error_offsets(tmp_path: Path) -> None:
-    assert load_path(_write(tmp_path, "a.txt", b"\xef\xbb\xbfN\xc3\xa4chste")).documents[0].text == "Nächste"
-    assert "(byte 5)" in _error(_write(tmp_path, "b.txt", b"\xef\xbb\xbfab\xff")).reason
+    [doc] = load_path(_write(tmp_path, "a.txt", b"\xef\xbb\xbfN\xc3\xa4chste")).documents
+    assert (doc.text, doc.metadata) == ("Nächste", {"encoding": "utf-8-sig"})
+    # JSON must be UTF-8 (text files get encoding detection instead): the error counts the BOM's bytes.
+    assert "(byte 10)" in _error(_write(tmp_path, "b.json", b'\xef\xbb\xbf{"a": "\xff"}')).reason
 
 
 @pytest.mark.parametrize("name", ["notes.md", "notes.markdown", "NOTES.MD"])
@@ -126,18 +128,24 @@ def test_markdown_suffixes(tmp_path: Path, name: str) -> None:
     assert doc.title == Path(name).stem
 
 
-def test_invalid_utf8_names_file_and_byte(tmp_path: Path) -> None:
-    path = _write(tmp_path, "latin1.txt", "Clause one.\nPrix: 5 €, déjà vu".encode("cp1252"))
-    bad_byte = "Clause one.\nPrix: 5 €, déjà vu".encode("cp1252").index(b"\x80")
+def test_invalid_utf8_json_names_file_and_byte(tmp_path: Path) -> None:
+    content = '{"text": "Clause one.",\n"note": "Prix: 5 €, déjà vu"}'.encode("cp1252")
+    path = _write(tmp_path, "latin1.jsonl", content)
+    bad_byte = content.index(b"\x80")
     error = _error(path)
     assert f"not valid UTF-8 text (byte {bad_byte})" in error.reason
     assert "0x80" in error.reason and "line 2" in error.reason
 
 
-@pytest.mark.parametrize("content", [b"", b"  \n\t\r\n "])
+@pytest.mark.parametrize("content", [b"  \n\t\r\n ", b"\xef\xbb\xbf\n"])
 def test_empty_text_is_an_error(tmp_path: Path, content: bytes) -> None:
     path = _write(tmp_path, "blank.txt", content)
     assert _error(path).reason == "empty document"
+
+
+@pytest.mark.parametrize("name", ["blank.txt", "blank.pdf", "blank.docx", "blank.eml", "blank.jsonl", "b.html"])
+def test_zero_byte_file(tmp_path: Path, name: str) -> None:
+    assert _error(_write(tmp_path, name, b"")).reason == "empty file (0 bytes)"
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
@@ -168,8 +176,31 @@ def test_docx_paragraphs_then_tables(tmp_path: Path) -> None:
     [doc] = load_path(path).documents
     assert doc.format == "docx" and doc.title == "services"
     assert doc.text == (
-        "SERVICES AGREEMENT\n1. The Supplier shall deliver the Goods.\nFee | Due\nUSD 100 | 30 days"
+        "# SERVICES AGREEMENT\n1. The Supplier shall deliver the Goods.\nFee | Due\nUSD 100 | 30 days"
     )
+
+
+def test_docx_heading_styles_become_markdown_headings(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_heading("Licence Agreement", level=0)  # the "Title" style
+    document.add_heading("ARTICLE 12  INDEMNIFICATION", level=1)
+    document.add_heading("12.3 Indemnification", level=2)
+    document.add_paragraph("The Licensee shall indemnify the Licensor.")
+    document.add_heading("12.3.1 Procedure", level=3)
+    document.add_heading("", level=2)  # an empty heading paragraph is not a heading line
+    document.add_paragraph("Heading 1 is only a style name, not text.", style="Normal")
+    path = tmp_path / "licence.docx"
+    document.save(path)
+    [doc] = load_path(path).documents
+    assert doc.text.split("\n") == [
+        "# Licence Agreement",
+        "# ARTICLE 12 INDEMNIFICATION",
+        "## 12.3 Indemnification",
+        "The Licensee shall indemnify the Licensor.",
+        "### 12.3.1 Procedure",
+        "",
+        "Heading 1 is only a style name, not text.",
+    ]
 
 
 def test_docx_merged_cells_appear_once(tmp_path: Path) -> None:
@@ -199,7 +230,7 @@ def test_pdf_pages_joined_by_blank_line(tmp_path: Path) -> None:
     assert doc.metadata == {"pages": 2}
 
 
-@pytest.mark.parametrize("content", [b"", b"%PDF-1.4\n garbage without objects", b"not a pdf at all"])
+@pytest.mark.parametrize("content", [b"%PDF-1.4\n garbage without objects", b"not a pdf at all"])
 def test_corrupt_pdf(tmp_path: Path, content: bytes) -> None:
     path = _write(tmp_path, "broken.pdf", content)
     assert _error(path).reason.startswith("corrupt or unreadable PDF")
@@ -331,5 +362,6 @@ def test_jsonl_line_separator_inside_strings_is_not_a_line_break(tmp_path: Path)
 def test_jsonl_with_nothing_loadable(tmp_path: Path) -> None:
     path = _write(tmp_path, "contracts.jsonl", 'not json\n{"title": "no text"}\n')
     reason = _error(path).reason
-    assert reason.startswith("no loadable CUAD contracts (2 problem(s); first: ")
+    # No record has a "clauses" object, so this is read as generic JSONL, not CUAD.
+    assert reason.startswith("no loadable records (2 problem(s); first: ")
     assert "line 1: malformed JSON" in reason

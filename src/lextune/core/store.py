@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from lextune.core.config import Settings, get_settings
@@ -44,6 +44,7 @@ class Store:
         else:
             self.engine = create_engine(url)
         Base.metadata.create_all(self.engine)
+        add_missing_columns(self.engine)
         if self.is_sqlite:
             with self.engine.begin() as conn:
                 for ddl in _SQLITE_DDL:
@@ -69,3 +70,33 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add columns that newer lextune tables have and an existing database lacks; keep all rows.
+
+    Only additive changes (new nullable/defaulted columns) are handled here; anything else waits
+    for real migrations (Alembic). Returns "table.column" for each column added.
+    """
+    inspector = inspect(engine)
+    added: list[str] = []
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                ddl_type = column.type.compile(dialect=engine.dialect)
+                default = column.default.arg if column.default is not None and column.default.is_scalar else None
+                clause = ""
+                if isinstance(default, bool):
+                    clause = f" DEFAULT {int(default)}"
+                elif isinstance(default, int | float):
+                    clause = f" DEFAULT {default}"
+                elif isinstance(default, str):
+                    clause = " DEFAULT '" + default.replace("'", "''") + "'"
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl_type}{clause}'))
+                added.append(f"{table.name}.{column.name}")
+    return added

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lextune.core.records import utcnow
@@ -26,6 +26,17 @@ class DocumentRow(Base):
     text: Mapped[str] = mapped_column(Text)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Versions: one logical document per source (path + part of a multi-document file); a changed
+    # file adds a new row that supersedes the latest one.
+    part: Mapped[str] = mapped_column(Text, default="")
+    source_key: Mapped[str | None] = mapped_column(Text, default=None, index=True)
+    file_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    parent_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    family_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    supersedes: Mapped[str | None] = mapped_column(String(32), default=None)
+    is_latest: Mapped[bool] = mapped_column(Boolean, default=True)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # MinHash, for families
 
 
 class AnnotationRow(Base):
@@ -36,7 +47,62 @@ class AnnotationRow(Base):
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), default="clause")
+    label: Mapped[str | None] = mapped_column(Text, default=None)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     __table_args__ = (Index("ix_annotations_doc", "document_id"),)
+
+
+class DefinedTermRow(Base):
+    __tablename__ = "defined_terms"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    term: Mapped[str] = mapped_column(Text)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    definition_start: Mapped[int] = mapped_column(Integer)
+    definition_end: Mapped[int] = mapped_column(Integer)
+
+
+class PiiRunRow(Base):
+    """A document anonymized under one policy (config hash); its redactions are cached below."""
+
+    __tablename__ = "pii_runs"
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    config_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n_redactions: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PiiRedactionRow(Base):
+    """The PII mapping: what was replaced by what, so an authorized user can reverse it.
+
+    Kept in its own table (the security issue encrypts it); datasets only ever see `replacement`.
+    """
+
+    __tablename__ = "pii_redactions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    config_hash: Mapped[str] = mapped_column(String(64))
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    entity_type: Mapped[str] = mapped_column(String(40))
+    original: Mapped[str] = mapped_column(Text)
+    replacement: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("ix_pii_doc_cfg", "document_id", "config_hash"),)
+
+
+class SplitAssignmentRow(Base):
+    """A document's split, fixed the first time a build assigns it: later builds, whatever their
+    seed or grouping, never move a document a model may have trained on into dev or test."""
+
+    __tablename__ = "split_assignments"
+    document_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    split: Mapped[str] = mapped_column(String(8))
+    unit: Mapped[str] = mapped_column(Text)  # the group it was split with: family:..., matter:..., client:...
+    seed: Mapped[int] = mapped_column(Integer)
+    dataset_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ChunkRow(Base):
@@ -48,6 +114,10 @@ class ChunkRow(Base):
     end: Mapped[int] = mapped_column(Integer)
     section: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text)
+    heading_path: Mapped[list[str]] = mapped_column(JSON, default=list)
+    kind: Mapped[str] = mapped_column(String(16), default="body")
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # MinHash, for dedup
+    dup_of: Mapped[str | None] = mapped_column(String(48), default=None)
     __table_args__ = (Index("ix_chunks_doc", "document_id", "idx"),)
 
 
@@ -59,6 +129,7 @@ class DatasetRowDB(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     counts: Mapped[dict[str, Any]] = mapped_column(JSON)
     clause_types: Mapped[list[str]] = mapped_column(JSON)
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lextune.core.atomic import write_text
-from lextune.evals.svg_plots import STOCK_COLOR, TUNED_COLOR, grouped_hbar_svg, line_plot_svg
+from lextune.core.svg_plots import STOCK_COLOR, TUNED_COLOR, grouped_hbar_svg, line_plot_svg
 
 # Counts are shown in the tables but kept off the 0..1 bar charts.
 _COUNT_METRICS = {"n", "tp", "fp", "fn", "tn", "support"}

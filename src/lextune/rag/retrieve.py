@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from lextune.core.errors import LextuneError
 from lextune.core.records import Chunk
 from lextune.core.store import Store
+from lextune.vault.search import fts_query
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-# Words that carry no retrieval signal but would dominate an OR query.
-_STOP = {"the", "a", "an", "of", "to", "in", "and", "or", "is", "are", "what", "which", "who", "does",
-         "do", "how", "this", "that", "for", "on", "by", "with", "be", "it", "any", "there"}
+__all__ = ["Hit", "fts_query", "search"]
 
 
 class Hit(BaseModel):
     chunk: Chunk
     title: str
     score: float  # bm25: lower is better in SQLite; we negate so higher is better
-
-
-def fts_query(question: str) -> str:
-    """An FTS5 OR-query of the question's words, each quoted (so user text cannot inject syntax)."""
-    words = [w for w in _WORD.findall(question.lower()) if w not in _STOP]
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
 
 
 def search(store: Store, question: str, k: int = 4) -> list[Hit]:
@@ -41,7 +31,7 @@ def search(store: Store, question: str, k: int = 4) -> list[Hit]:
                   bm25(chunks_fts) AS rank
            FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.chunk_id
            JOIN documents d ON d.id = c.document_id
-           WHERE chunks_fts MATCH :q ORDER BY rank LIMIT :k"""
+           WHERE chunks_fts MATCH :q AND d.is_latest IS NOT 0 ORDER BY rank LIMIT :k"""
     )
     with store.session() as s:
         rows = s.execute(sql, {"q": query, "k": k}).all()

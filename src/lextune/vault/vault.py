@@ -1,109 +1,228 @@
-"""The Vault: ingest files into documents and chunks with provenance, and read them back."""
+"""The Vault: ingest files into documents and chunks with provenance, and read them back.
+
+Ingest streams: files are found lazily, prepared (loaded, chunked, signed) in worker processes a
+bounded number at a time, and written to the store one transaction per file in the order found,
+so memory stays flat however large the corpus and the result does not depend on worker timing.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select, text
 
 from lextune.core import audit
-from lextune.core.errors import IngestError, NotFoundError
-from lextune.core.records import Chunk, ClauseAnnotation, Document, LoadedDocument
+from lextune.core.errors import NotFoundError
+from lextune.core.records import Chunk, ClauseAnnotation, DefinedTerm, Document
 from lextune.core.store import Store
-from lextune.core.tables import AnnotationRow, ChunkRow, DocumentRow
-from lextune.vault.chunker import chunk_text
-from lextune.vault.loaders import SUPPORTED_SUFFIXES, file_kind, load_path
+from lextune.core.tables import AnnotationRow, ChunkRow, DefinedTermRow, DocumentRow
+from lextune.vault.dedup import NearDupIndex, signature_from_bytes
+from lextune.vault.ingest_worker import PreparedDocument, PreparedFile, prepare_file
+from lextune.vault.metadata import is_metadata_file
+
+
+_MIN_FILES_FOR_WORKERS = 8
 
 
 class IngestReport(BaseModel):
     """What one ingest did: nothing is silently dropped."""
 
     added: list[str] = Field(default_factory=list)  # document ids
+    new_versions: list[str] = Field(default_factory=list)  # "title: v2 supersedes doc-..."
     duplicates: list[str] = Field(default_factory=list)  # titles already in the vault
     errors: list[str] = Field(default_factory=list)  # "path: reason", file skipped
-    warnings: list[str] = Field(default_factory=list)  # e.g. skipped annotations
+    skip_reasons: list[str] = Field(default_factory=list)  # the reason alone, parallel to errors
+    warnings: list[str] = Field(default_factory=list)  # e.g. skipped annotations, lines, pages
     n_chunks: int = 0
+    n_files: int = 0
+
+    @property
+    def anything_skipped(self) -> bool:
+        return bool(self.errors or self.warnings)
+
+    def skip_summary(self) -> list[tuple[str, int]]:
+        """(reason, count) over skipped files, most common first: what `ingest` prints at the end."""
+        return Counter(_reason_kind(r) for r in self.skip_reasons).most_common()
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason without its file-specific details (byte offsets, exception text), for grouping."""
+    short = reason
+    for sep in (" (", ":", ";"):
+        short = short.split(sep, 1)[0]
+    return short.strip() or reason
+
+
+def iter_files(paths: Iterable[Path], exclude: Iterable[Path] = ()) -> Iterator[Path]:
+    """Files named directly, plus every file under named folders (sorted per folder), lazily.
+
+    Unsupported files are yielded too, so ingest reports them instead of silently ignoring them;
+    hidden files, metadata sidecars and `exclude` folders (lextune's own state) are passed over.
+    """
+    skip = {Path(e).resolve() for e in exclude}
+    for p in paths:
+        p = Path(p)
+        if not p.is_dir():
+            yield p
+            continue
+        for root, dirs, files in os.walk(p):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (Path(root) / d).resolve() not in skip)
+            for name in sorted(files):
+                f = Path(root) / name
+                if not name.startswith(".") and not is_metadata_file(f):
+                    yield f
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files named directly, plus supported files found under named folders (sorted)."""
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and file_kind(f) in SUPPORTED_SUFFIXES))
-        else:
-            out.append(p)
-    return out
+    """`iter_files` as a list (small batches and tests)."""
+    return list(iter_files(paths))
 
 
-def document_id(doc: LoadedDocument) -> str:
-    return "doc-" + hashlib.sha256(doc.text.encode()).hexdigest()[:12]
+def document_id(text_sha256: str) -> str:
+    return "doc-" + text_sha256[:12]
 
 
 class Vault:
     """Documents and chunks in the store."""
 
-    def __init__(self, store: Store, max_chunk_chars: int = 1500):
+    def __init__(self, store: Store, max_chunk_chars: int = 1500, workers: int | None = None):
         self.store = store
         self.max_chunk_chars = max_chunk_chars
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self._families: NearDupIndex | None = None
+        self.min_files_for_workers = _MIN_FILES_FOR_WORKERS
 
+    # ------------------------------------------------------------------ ingest
     def ingest(
-        self, paths: Iterable[Path], on_file: Callable[[Path], None] | None = None
+        self, paths: Iterable[Path], on_file: Callable[[Path], None] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> IngestReport:
         """Load, chunk and store every file; a bad file is reported and skipped, the rest goes on."""
         report = IngestReport()
-        for path in expand_paths(paths):
-            try:
-                result = load_path(path)
-            except IngestError as e:
-                report.errors.append(str(e))
+        files = iter_files(paths, exclude=[self.store.settings.home])
+        for prepared in self._prepared(files, metadata or {}):
+            report.n_files += 1
+            if prepared.error:
+                report.errors.append(prepared.error)
+                report.skip_reasons.append(prepared.reason or prepared.error)
             else:
-                report.warnings.extend(result.warnings)
-                for doc in result.documents:
-                    self._add(doc, report)
+                report.warnings.extend(prepared.warnings)
+                self._store_file(prepared, report)
             if on_file:
-                on_file(path)
+                on_file(Path(prepared.path))
         return report
 
-    def _add(self, doc: LoadedDocument, report: IngestReport) -> None:
-        doc_id = document_id(doc)
-        sha = hashlib.sha256(doc.text.encode()).hexdigest()
-        spans = chunk_text(doc.text, max_chars=self.max_chunk_chars)
+    def _prepared(self, files: Iterator[Path], meta: dict[str, Any]) -> Iterator[PreparedFile]:
+        """Prepare files in worker processes, at most 2 x workers in flight, yielded in input order."""
+        # Starting worker processes costs about a second each: worth it only for a real batch.
+        first = list(_take(files, self.min_files_for_workers))
+        if self.workers == 1 or len(first) < self.min_files_for_workers:
+            for f in [*first, *files]:
+                yield prepare_file(str(f), meta, self.max_chunk_chars)
+            return
+        # spawn, not fork: the parent may hold torch/OpenMP threads that a forked child would inherit.
+        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                 initializer=_worker_init) as pool:
+            pending: list[Future[PreparedFile]] = []
+            for f in [*first, *files]:
+                pending.append(pool.submit(prepare_file, str(f), meta, self.max_chunk_chars))
+                if len(pending) >= 2 * self.workers:
+                    yield pending.pop(0).result()
+            for fut in pending:
+                yield fut.result()
+
+    def _family_index(self) -> NearDupIndex:
+        if self._families is None:
+            self._families = NearDupIndex()
+            with self.store.session() as s:
+                for doc_id, sig in s.execute(select(DocumentRow.id, DocumentRow.signature)
+                                             .where(DocumentRow.signature.is_not(None))):
+                    self._families.insert(doc_id, signature_from_bytes(sig))
+        return self._families
+
+    def _store_file(self, prepared: PreparedFile, report: IngestReport) -> None:
+        ids: list[str] = []
+        many = len(prepared.documents) > 1
+        for prep in prepared.documents:
+            if many and not prep.doc.part:
+                # Several documents in one file: each is its own logical document, named by title.
+                prep = prep.model_copy(update={"doc": prep.doc.model_copy(update={"part": prep.doc.title})})
+            parent = None
+            if prep.doc.parent_index is not None and 0 <= prep.doc.parent_index < len(ids):
+                parent = ids[prep.doc.parent_index]
+            ids.append(self._store_document(prep, prepared.file_sha256, parent, report))
+
+    def _store_document(
+        self, prep: PreparedDocument, file_sha: str | None, parent_id: str | None, report: IngestReport
+    ) -> str:
+        doc = prep.doc
+        doc_id = document_id(prep.text_sha256)
+        source_key = f"{Path(doc.source_path).resolve()}#{doc.part}"
         with self.store.session() as s:
             if s.get(DocumentRow, doc_id) is not None:
                 report.duplicates.append(doc.title)
-                return
+                return doc_id
+            previous = s.scalars(select(DocumentRow).where(DocumentRow.source_key == source_key,
+                                                           DocumentRow.is_latest.is_(True))).first()
+            signature = signature_from_bytes(prep.signature)
+            if previous is not None:
+                family, version = previous.family_id, previous.version + 1
+                previous.is_latest = False
+            else:
+                matches = sorted(self._family_index().query(signature))
+                family = _family_of(s, matches) or "fam-" + doc_id[4:]
+                version = 1
             s.add(DocumentRow(
                 id=doc_id, title=doc.title, format=doc.format, source_path=doc.source_path,
-                sha256=sha, n_chars=len(doc.text), text=doc.text, meta=doc.metadata,
+                sha256=prep.text_sha256, n_chars=len(doc.text), text=doc.text, meta=doc.metadata,
+                part=doc.part, source_key=source_key, file_sha256=file_sha, parent_id=parent_id,
+                family_id=family, version=version, supersedes=previous.id if previous else None,
+                is_latest=True, signature=prep.signature,
             ))
             s.flush()
             for a in doc.annotations:
-                s.add(AnnotationRow(document_id=doc_id, clause_type=a.clause_type,
-                                    start=a.start, end=a.end, text=a.text))
-            for i, sp in enumerate(spans):
-                cid = f"{doc_id}:{i:04d}"
-                s.add(ChunkRow(id=cid, document_id=doc_id, idx=i, start=sp.start, end=sp.end,
-                               section=sp.section, text=doc.text[sp.start:sp.end]))
+                s.add(AnnotationRow(document_id=doc_id, clause_type=a.clause_type, start=a.start, end=a.end,
+                                    text=a.text, kind=a.kind, label=a.label, extra=a.extra))
+            for t in prep.defined_terms:
+                s.add(DefinedTermRow(document_id=doc_id, **t.model_dump()))
+            chunk_rows = [
+                ChunkRow(id=f"{doc_id}:{i:04d}", document_id=doc_id, idx=i, start=sp.start, end=sp.end,
+                         section=sp.section, heading_path=sp.heading_path, kind=sp.kind,
+                         text=doc.text[sp.start:sp.end], signature=sig)
+                for i, (sp, sig) in enumerate(zip(prep.chunks, prep.chunk_signatures, strict=True))
+            ]
+            s.add_all(chunk_rows)
             s.flush()
-            if self.store.is_sqlite:
-                s.execute(
-                    text("INSERT INTO chunks_fts(chunk_id, section, text) VALUES (:c, :s, :t)"),
-                    [{"c": f"{doc_id}:{i:04d}", "s": sp.section, "t": doc.text[sp.start:sp.end]}
-                     for i, sp in enumerate(spans)],
-                )
-            audit.record(s, "ingest", doc_id, {"title": doc.title, "source": doc.source_path,
-                                               "chunks": len(spans), "annotations": len(doc.annotations)})
+            if self.store.is_sqlite and chunk_rows:
+                s.execute(text("INSERT INTO chunks_fts(chunk_id, section, text) VALUES (:c, :s, :t)"),
+                          [{"c": c.id, "s": c.section, "t": c.text} for c in chunk_rows])
+            audit.record(s, "ingest", doc_id, {
+                "title": doc.title, "source": doc.source_path, "part": doc.part, "version": version,
+                "supersedes": previous.id if previous else None, "family": family,
+                "chunks": len(chunk_rows), "annotations": len(doc.annotations),
+                "defined_terms": len(prep.defined_terms),
+            })
+        self._family_index().insert(doc_id, signature)
         report.added.append(doc_id)
-        report.n_chunks += len(spans)
+        if previous is not None:
+            report.new_versions.append(f"{doc.title}: v{version} supersedes {previous.id}")
+        report.n_chunks += len(chunk_rows)
+        return doc_id
 
-    def documents(self) -> list[Document]:
+    # ------------------------------------------------------------------ read
+    def documents(self, latest_only: bool = False) -> list[Document]:
         with self.store.session() as s:
-            rows = s.scalars(select(DocumentRow).order_by(DocumentRow.created_at, DocumentRow.id))
-            return [_doc(r) for r in rows]
+            q = select(DocumentRow).order_by(DocumentRow.created_at, DocumentRow.id)
+            if latest_only:
+                q = q.where(DocumentRow.is_latest.is_not(False))
+            return [_doc(r) for r in s.scalars(q)]
 
     def document_text(self, doc_id: str) -> str:
         with self.store.session() as s:
@@ -117,12 +236,25 @@ class Vault:
             rows = s.scalars(select(ChunkRow).where(ChunkRow.document_id == doc_id).order_by(ChunkRow.idx))
             return [_chunk(r) for r in rows]
 
+    def chunk_signatures(self, doc_id: str) -> dict[str, bytes]:
+        with self.store.session() as s:
+            rows = s.execute(select(ChunkRow.id, ChunkRow.signature).where(ChunkRow.document_id == doc_id))
+            return {cid: sig for cid, sig in rows if sig is not None}
+
     def annotations(self, doc_id: str) -> list[ClauseAnnotation]:
         with self.store.session() as s:
             rows = s.scalars(select(AnnotationRow).where(AnnotationRow.document_id == doc_id)
-                             .order_by(AnnotationRow.start))
-            return [ClauseAnnotation(clause_type=r.clause_type, start=r.start, end=r.end, text=r.text)
+                             .order_by(AnnotationRow.start, AnnotationRow.id))
+            return [ClauseAnnotation(clause_type=r.clause_type, start=r.start, end=r.end, text=r.text,
+                                     kind=r.kind or "clause", label=r.label, extra=r.extra or {})
                     for r in rows]
+
+    def defined_terms(self, doc_id: str) -> list[DefinedTerm]:
+        with self.store.session() as s:
+            rows = s.scalars(select(DefinedTermRow).where(DefinedTermRow.document_id == doc_id)
+                             .order_by(DefinedTermRow.start))
+            return [DefinedTerm(term=r.term, start=r.start, end=r.end, definition_start=r.definition_start,
+                                definition_end=r.definition_end) for r in rows]
 
     def get_chunks(self, chunk_ids: list[str]) -> dict[str, Chunk]:
         with self.store.session() as s:
@@ -130,11 +262,37 @@ class Vault:
             return {r.id: _chunk(r) for r in rows}
 
 
+def _worker_init() -> None:
+    # Each worker is one core's worth of work: Tesseract's own threads would oversubscribe the CPU.
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+
+
+def _take(it: Iterator[Path], n: int) -> Iterator[Path]:
+    for _ in range(n):
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+
+
+def _family_of(session, doc_ids: list[str]) -> str | None:
+    """The family of the earliest-ingested near-duplicate document, if any."""
+    if not doc_ids:
+        return None
+    row = session.scalars(select(DocumentRow).where(DocumentRow.id.in_(doc_ids))
+                          .order_by(DocumentRow.created_at, DocumentRow.id)).first()
+    return row.family_id if row is not None else None
+
+
 def _doc(r: DocumentRow) -> Document:
     return Document(id=r.id, title=r.title, format=r.format, source_path=r.source_path,
-                    sha256=r.sha256, n_chars=r.n_chars, metadata=r.meta or {}, created_at=r.created_at)
+                    sha256=r.sha256, n_chars=r.n_chars, metadata=r.meta or {}, part=r.part or "",
+                    file_sha256=r.file_sha256, parent_id=r.parent_id,
+                    family_id=r.family_id or "fam-" + r.id[4:], version=r.version or 1,
+                    supersedes=r.supersedes, is_latest=r.is_latest is not False, created_at=r.created_at)
 
 
 def _chunk(r: ChunkRow) -> Chunk:
     return Chunk(id=r.id, document_id=r.document_id, index=r.idx, start=r.start, end=r.end,
-                 section=r.section, text=r.text)
+                 section=r.section, text=r.text, heading_path=r.heading_path or [], kind=r.kind or "body")
+

@@ -46,6 +46,34 @@ def chat(user: str, answer: str, system: str = prompts.SYSTEM) -> list[dict[str,
     ]
 
 
+def redacted_slice(
+    raw: str, offset: int, start: int, end: int | None, redactions: list[Redaction], starts: list[int]
+) -> str:
+    """Text of document span [start, end) with redactions applied, where `raw` holds the document's
+    characters from `offset` on (the whole text, or one chunk of it). `redactions` are disjoint and
+    sorted by start, `starts` their starts. A redaction overlapping an edge is replaced whole."""
+    stop = offset + len(raw)
+    end = stop if end is None else min(end, stop)
+    start = max(offset, start)
+    if start >= end:
+        return ""
+    i = max(0, bisect.bisect_right(starts, start) - 1)
+    out: list[str] = []
+    pos = start
+    for r in redactions[i:]:
+        if r.start >= end:
+            break
+        if r.end <= start:
+            continue
+        if r.start > pos:
+            out.append(raw[pos - offset:r.start - offset])
+        out.append(r.replacement)
+        pos = max(pos, r.end)
+    if pos < end:
+        out.append(raw[pos - offset:end - offset])
+    return "".join(out)
+
+
 class DocView:
     """One document as builders see it: anonymized text, chunks, annotations and defined terms.
 
@@ -81,26 +109,7 @@ class DocView:
 
     def text(self, start: int = 0, end: int | None = None) -> str:
         """The anonymized text of the original span [start, end)."""
-        end = len(self._raw) if end is None else min(end, len(self._raw))
-        start = max(0, start)
-        if start >= end:
-            return ""
-        # Redactions are disjoint and sorted; the first that may overlap starts before `start`.
-        i = max(0, bisect.bisect_right(self._starts, start) - 1)
-        out: list[str] = []
-        pos = start
-        for r in self._redactions[i:]:
-            if r.start >= end:
-                break
-            if r.end <= start:
-                continue
-            if r.start > pos:
-                out.append(self._raw[pos:r.start])
-            out.append(r.replacement)
-            pos = max(pos, r.end)
-        if pos < end:
-            out.append(self._raw[pos:end])
-        return "".join(out)
+        return redacted_slice(self._raw, 0, start, end, self._redactions, self._starts)
 
     def chunk_ids(self, start: int, end: int) -> list[str]:
         """Ids of the chunks that overlap [start, end)."""

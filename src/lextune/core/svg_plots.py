@@ -1,4 +1,4 @@
-"""Hand-written inline SVG charts for the HTML eval report: no plotting library, no external resources.
+"""Inline SVG charts for the HTML pages (eval report, data audit): no plotting library, no external resources.
 
 Every label is escaped, so the output is well-formed XML even when label text comes from documents.
 """
@@ -165,6 +165,122 @@ def line_plot_svg(
         f'<circle cx="{sx(last_x):.1f}" cy="{sy(last_y):.1f}" r="3" fill="{TUNED_COLOR}">'
         f"<title>{escape(x_label)} {last_x:g}: {escape(y_label)} {last_y:.4g}</title></circle>"
     )
+    mid_y = top + plot_h / 2
+    parts.append(_text(left + plot_w / 2, height - 6, escape(x_label)))
+    parts.append(_text(14, mid_y, escape(y_label), extra=f' transform="rotate(-90 14 {mid_y:.1f})"'))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+SERIES_COLORS = ("#1a73e8", "#f29900", "#9aa0a6", "#188038", "#a142f4", "#d93025")
+
+
+def _series_legend(names: Sequence[str], colors: Sequence[str], x: float, y: float) -> str:
+    items = []
+    for i, (name, color) in enumerate(zip(names, colors)):
+        left = x + i * 90
+        items.append(
+            f'<rect x="{left:.1f}" y="{y - 9:.1f}" width="12" height="10" fill="{color}"/>'
+            + _text(left + 16, y, escape(_short(name)), anchor="start")
+        )
+    return "".join(items)
+
+
+def stacked_hbar_svg(
+    labels: Sequence[str],
+    series: dict[str, Sequence[float]],
+    title: str = "",
+    colors: Sequence[str] = SERIES_COLORS,
+    value_fmt: str = "{:g}",
+) -> str:
+    """One horizontal bar per label, stacked from the series (e.g. rows per split), total at its end.
+
+    A single series draws plain bars without a legend; "" when there are no labels.
+    """
+    if not labels:
+        return ""
+    names = list(series)
+    totals = [sum(float(series[n][i]) for n in names) for i in range(len(labels))]
+    left = min(240, 12 + 7 * max(len(_short(label)) for label in labels))
+    top = 28 if len(names) > 1 else 10
+    row_h, bottom = 20, 28
+    plot_w = _WIDTH - left - 60  # room for the total printed after the longest bar
+    height = top + row_h * len(labels) + bottom
+    ticks = nice_ticks(0.0, max(max(totals), 1e-9))
+    scale = plot_w / ticks[-1]
+    axis_y = top + row_h * len(labels)
+    parts = [_svg_open(height, title)]
+    if len(names) > 1:
+        parts.append(_series_legend(names, colors, left, 14))
+    for tick in ticks:
+        x = left + tick * scale
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{axis_y}" stroke="{_GRID}"/>'
+            + _text(x, axis_y + 16, _fmt_tick(tick))
+        )
+    for i, label in enumerate(labels):
+        y = top + i * row_h
+        name_tag = f"{escape(_short(label))}<title>{escape(label)}</title>"
+        parts.append(_text(left - 6, y + 13, name_tag, anchor="end"))
+        x = float(left)
+        for j, name in enumerate(names):
+            value = float(series[name][i])
+            if value <= 0 or not math.isfinite(value):
+                continue
+            width = value * scale
+            tip = f"{label} ({name})" if len(names) > 1 else label
+            tip += f": {value_fmt.format(value)}"
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y + 4:.1f}" width="{width:.1f}" height="12" '
+                f'fill="{colors[j % len(colors)]}"><title>{escape(tip)}</title></rect>'
+            )
+            x += width
+        parts.append(_text(x + 4, y + 13, escape(value_fmt.format(totals[i])), anchor="start"))
+    parts.append(f'<line x1="{left:.1f}" y1="{axis_y}" x2="{left + plot_w:.1f}" y2="{axis_y}" '
+                 f'stroke="{_INK}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def histogram_svg(
+    edges: Sequence[float], counts: Sequence[int], x_label: str = "", y_label: str = "rows", title: str = ""
+) -> str:
+    """Vertical bars over bins [edges[i], edges[i+1]); needs len(edges) == len(counts) + 1, else ""."""
+    if not counts or len(edges) != len(counts) + 1:
+        return ""
+    left, right, top, bottom, height = 56, 16, 16, 44, 240
+    plot_w, plot_h = _WIDTH - left - right, height - top - bottom
+    y_ticks = nice_ticks(0.0, max(max(counts), 1))
+    x0, x1 = float(edges[0]), float(edges[-1])
+    span = (x1 - x0) or 1.0
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / span * plot_w
+
+    def sy(y: float) -> float:
+        return top + plot_h - y / y_ticks[-1] * plot_h
+
+    base = top + plot_h
+    parts = [_svg_open(height, title)]
+    for tick in y_ticks:
+        parts.append(
+            f'<line x1="{left}" y1="{sy(tick):.1f}" x2="{left + plot_w}" y2="{sy(tick):.1f}" '
+            f'stroke="{_GRID}"/>'
+            + _text(left - 6, sy(tick) + 4, _fmt_tick(tick), anchor="end")
+        )
+    for i, count in enumerate(counts):
+        if count <= 0:
+            continue
+        a, b = sx(edges[i]), sx(edges[i + 1])
+        parts.append(
+            f'<rect x="{a + 0.5:.1f}" y="{sy(count):.1f}" width="{max(b - a - 1, 0.5):.1f}" '
+            f'height="{base - sy(count):.1f}" fill="{TUNED_COLOR}">'
+            f"<title>{_fmt_tick(edges[i])}\u2013{_fmt_tick(edges[i + 1])}: {count}</title></rect>"
+        )
+    for tick in nice_ticks(x0, x1, 8):
+        if x0 <= tick <= x1:
+            parts.append(_text(sx(tick), base + 16, _fmt_tick(tick)))
+    parts.append(f'<path d="M{left},{top}V{base}H{left + plot_w}" stroke="{_INK}" fill="none"/>')
     mid_y = top + plot_h / 2
     parts.append(_text(left + plot_w / 2, height - 6, escape(x_label)))
     parts.append(_text(14, mid_y, escape(y_label), extra=f' transform="rotate(-90 14 {mid_y:.1f})"'))

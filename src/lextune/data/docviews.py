@@ -1,0 +1,138 @@
+"""The documents of one build as builders see them: split, anonymized, with boilerplate marked.
+
+Anonymization runs for every document first (cached in the store per policy), because retrieval
+for cited QA shows passages of *other* documents and those must be anonymized too. Retrieval only
+returns documents of the asking row's split, so no training row ever shows held-out text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy import text as sql
+
+from lextune.core.records import Document, Redaction
+from lextune.core.store import Store
+from lextune.core.tables import ChunkRow
+from lextune.data.builders.base import DocView, Passage, redacted_slice
+from lextune.data.redactions import cached_redactions, count_by_type
+from lextune.data.splits import Split
+from lextune.vault.dedup import cluster_near_duplicates, signature_from_bytes
+from lextune.vault.search import fts_query
+from lextune.vault.vault import Vault
+
+if TYPE_CHECKING:
+    from lextune.data.dataset import BuildConfig
+
+# Chunks shorter than this carry too little to learn from (a lone heading, a page number).
+USABLE_CHUNK_CHARS = 80
+_HELDOUT_FIRST = {"test": 0, "dev": 1, "train": 2}
+
+
+class DocViews:
+    """Iterate DocViews of the build's documents; retrieval and dedup helpers over all of them."""
+
+    def __init__(self, store: Store, vault: Vault, docs: list[Document], splits: dict[str, Split],
+                 config: BuildConfig, on_progress: Callable[[str, int, int], None] | None = None):
+        self.store, self.vault, self.config = store, vault, config
+        self.docs = docs
+        self.by_id = {d.id: d for d in docs}
+        self.splits = splits
+        progress = on_progress or (lambda stage, done, total: None)
+        self.redactions: dict[str, list[Redaction]] = {}
+        self.policy_hash = ""
+        if config.anonymize:
+            from lextune.vault.pii import Anonymizer, PiiPolicy
+
+            policy = PiiPolicy.from_actions(config.pii_actions) if config.pii_actions else PiiPolicy()
+            anonymizer = Anonymizer(policy)
+            self.policy_hash = policy.config_hash()
+            for i, d in enumerate(docs):
+                progress("anonymizing", i, len(docs))
+                self.redactions[d.id] = cached_redactions(
+                    store, d.id, vault.document_text(d.id), vault.defined_terms(d.id), anonymizer,
+                    self.policy_hash)
+            progress("anonymizing", len(docs), len(docs))
+        self._signatures: dict[str, bytes] = {}
+        self._chunk_doc: dict[str, str] = {}
+        with store.session() as s:
+            q = select(ChunkRow.id, ChunkRow.document_id, ChunkRow.signature, ChunkRow.start, ChunkRow.end,
+                       ChunkRow.kind).where(ChunkRow.document_id.in_(list(self.by_id)))
+            self._usable = 0
+            for cid, doc_id, sig, start, end, kind in s.execute(q):
+                self._chunk_doc[cid] = doc_id
+                if sig is not None:
+                    self._signatures[cid] = sig
+                if end - start >= USABLE_CHUNK_CHARS and kind != "signature":
+                    self._usable += 1
+        self._clusters: dict[str, str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def __iter__(self) -> Iterator[DocView]:
+        clusters = self.chunk_clusters()
+        for d in self.docs:
+            chunks = [c.model_copy(update={"dup_of": clusters.get(c.id) if clusters.get(c.id) != c.id else None})
+                      for c in self.vault.chunks(d.id)]
+            yield DocView(d, self.splits[d.id], self.vault.document_text(d.id), chunks,
+                          self.vault.annotations(d.id), self.vault.defined_terms(d.id),
+                          self.redactions.get(d.id))
+
+    def usable_chunks(self) -> int:
+        return self._usable
+
+    def chunk_split(self, chunk_id: str) -> Split | None:
+        doc_id = self._chunk_doc.get(chunk_id)
+        return self.splits.get(doc_id) if doc_id else None
+
+    def chunk_signature(self, chunk_id: str):
+        sig = self._signatures.get(chunk_id)
+        return signature_from_bytes(sig) if sig is not None else None
+
+    def heldout_chunk_signatures(self) -> Iterator[tuple[str, str, object]]:
+        for cid, sig in self._signatures.items():
+            split = self.chunk_split(cid)
+            if split in ("dev", "test"):
+                yield cid, split, signature_from_bytes(sig)
+
+    def chunk_clusters(self) -> dict[str, str]:
+        """chunk id -> representative of its near-duplicate cluster; held-out chunks represent first,
+        so a boilerplate passage shared with a test document counts as that test document's."""
+        if self._clusters is None:
+            order = sorted(self._signatures, key=lambda c: (_HELDOUT_FIRST[self.chunk_split(c) or "train"], c))
+            self._clusters = cluster_near_duplicates(
+                ((c, self._signatures[c]) for c in order), threshold=self.config.near_dup_threshold)
+        return self._clusters
+
+    def retrieve(self, query: str, split: Split, k: int, exclude_document_id: str | None = None) -> list[Passage]:
+        """Top-k BM25 passages from documents of `split` in this build, anonymized."""
+        fts = fts_query(query)
+        if not fts or not self.store.is_sqlite:
+            return []
+        stmt = sql("""SELECT c.id, c.document_id, c.start, c."end", c.text FROM chunks_fts
+                      JOIN chunks c ON c.id = chunks_fts.chunk_id
+                      WHERE chunks_fts MATCH :q ORDER BY bm25(chunks_fts) LIMIT :n""")
+        out: list[Passage] = []
+        with self.store.session() as s:
+            for cid, doc_id, start, end, raw in s.execute(stmt, {"q": fts, "n": 20 * k + 20}):
+                if doc_id == exclude_document_id or self.splits.get(doc_id) != split:
+                    continue
+                reds = self.redactions.get(doc_id, [])
+                shown = redacted_slice(raw, start, start, end, reds, [r.start for r in reds])
+                out.append(Passage(chunk_id=cid, document_id=doc_id, start=start, end=end, text=shown))
+                if len(out) == k:
+                    break
+        return out
+
+    def anonymization_summary(self) -> dict:
+        if not self.config.anonymize:
+            return {"enabled": False}
+        counts: Counter[str] = Counter()
+        for reds in self.redactions.values():
+            counts.update(count_by_type(reds))
+        return {"enabled": True, "policy_hash": self.policy_hash, "redactions": dict(counts),
+                "actions": self.config.pii_actions or "defaults"}
