@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,6 +87,7 @@ def open_store(home: Path):
     return Store(Settings(home=home, database_url=None))
 
 
+_TEMP_DIRS: list[Path] = []
 STALL_S = 300  # no file finished for this long: report the stall and stop instead of hanging
 
 
@@ -123,6 +125,8 @@ class Watchdog:
               f"{len(self.files)} files; stuck on {stuck}", flush=True)
         for child in multiprocessing.active_children():
             child.kill()
+        for folder in _TEMP_DIRS:  # os._exit skips TemporaryDirectory's clean-up
+            shutil.rmtree(folder, ignore_errors=True)
         os._exit(2)
 
 
@@ -304,6 +308,7 @@ def main() -> None:
     print()
     with tempfile.TemporaryDirectory(prefix="lextune-bench-") as tmp_name:
         tmp = Path(tmp_name)
+        _TEMP_DIRS.append(tmp)
         text_dir = tmp / "text"
         pages = text_pages(_corpus.write_texts(contracts, text_dir))
         base = baseline_text(text_dir, split)

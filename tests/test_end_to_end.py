@@ -24,7 +24,12 @@ def test_cli_flow_end_to_end(home, tiny_model_dir, tmp_path):
         return result.stdout
 
     assert "ingested 12 documents" in ok("ingest", str(contracts))
-    assert "dataset ds-" in ok("data", "build")
+    # Anonymization has its own tests (tests/data/test_dataset.py); here it would only add minutes.
+    assert "dataset ds-" in ok("data", "build", "--name", "clauses", "--builder", "clauses",
+                               "--builder", "instructions", "--builder", "cited_qa", "--no-anonymize",
+                               "--export", "openai", "--export", "alpaca")
+    audit = ok("data", "audit", "--words")
+    assert "audit page:" in audit
     assert "adapter at" in ok("train", "--recipe", str(recipe))
     listing = ok("models", "list")
     assert "clauses-v1" in listing and "active: stock base model" in listing

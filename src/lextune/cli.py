@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lextune.core.errors import LextuneError
@@ -67,17 +68,19 @@ def ingest(
     total = sum(1 for _ in iter_files(paths, exclude=[store.settings.home]))
     with ticker("ingesting", total=total) as t:
         report = Vault(store, workers=workers).ingest(paths, on_file=lambda p: t.advance(), metadata=base)
+    # One line per problem (soft_wrap), so a log can be grepped by file name.
     for e in report.errors:
-        out.print(f"[red]skipped[/red] {e}", highlight=False)
+        out.print(f"[red]skipped[/red] {escape(e)}", highlight=False, soft_wrap=True)
     for w in report.warnings:
-        out.print(f"[yellow]warning[/yellow] {w}", highlight=False)
+        out.print(f"[yellow]warning[/yellow] {escape(w)}", highlight=False, soft_wrap=True)
     for v in report.new_versions:
-        out.print(f"new version: {v}", highlight=False)
+        out.print(f"new version: {escape(v)}", highlight=False, soft_wrap=True)
     stdout.print(f"ingested {len(report.added)} documents ({report.n_chunks} chunks) from {report.n_files} files; "
                  f"{len(report.new_versions)} new versions; {len(report.duplicates)} already in the vault; "
-                 f"{len(report.errors)} files skipped; {len(report.warnings)} warnings")
+                 f"{len(report.errors)} files skipped; {len(report.warnings)} warnings", soft_wrap=True)
     if report.errors:
-        stdout.print("skipped files by reason: " + "; ".join(f"{n} x {r}" for r, n in report.skip_summary()))
+        stdout.print("skipped files by reason: " + escape("; ".join(f"{n} x {r}" for r, n in report.skip_summary())),
+                     soft_wrap=True, highlight=False)
     if report.anything_skipped:
         raise typer.Exit(3)
 
@@ -137,7 +140,7 @@ def data_build(
         table.add_row(t, *[str(c.get(t, 0)) for c in info.counts.values()])
     out.print(table)
     for w in manifest.get("warnings", []):
-        out.print(f"[yellow]warning[/yellow] {w}", highlight=False)
+        out.print(f"[yellow]warning[/yellow] {escape(w)}", highlight=False, soft_wrap=True)
     dd = manifest.get("dedup", {})
     anon = manifest.get("anonymization", {})
     out.print(f"anonymization: {'on ' + str(anon.get('redactions', {})) if anon.get('enabled') else 'OFF'}; "
@@ -313,7 +316,10 @@ def demo(
 def run() -> None:
     """Console-script entry point: one-line errors, exit codes, Ctrl-C without a traceback."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns (not raises) the code of a typer.Exit.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except LextuneError as e:
         console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(1)

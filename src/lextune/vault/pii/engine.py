@@ -9,6 +9,7 @@ downloads it when missing (we load the installed small model, with only the NER 
 from __future__ import annotations
 
 import functools
+import re
 import threading
 
 import spacy
@@ -20,7 +21,6 @@ from presidio_analyzer.predefined_recognizers import (
     EmailRecognizer,
     IbanRecognizer,
     PhoneRecognizer,
-    SpacyRecognizer,
     UsSsnRecognizer,
 )
 from spacy.tokens import Doc
@@ -59,21 +59,39 @@ class LeanSpacyNlpEngine(SpacyNlpEngine):
         self.nlp = {"en": nlp}
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:  # noqa: D102
-        nlp = self.nlp[language]
-        if len(text) <= _PIECE_CHARS:
-            doc = nlp(text)
-        else:
-            doc = Doc.from_docs(list(nlp.pipe(_pieces(text))), ensure_whitespace=False)
-        return self._doc_to_nlp_artifact(doc, language)
-
-    def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
         if self._full:
-            return super()._doc_to_nlp_artifact(doc, language)
+            return super().process_text(text, language)
+        nlp = self.nlp[language]
+        # Filings pad names with runs of spaces ("Advantus Capital  Management"); the model reads them
+        # as tokens and splits the name. It runs on the text with each run squeezed to one character;
+        # `offsets` maps every character back to the original.
+        squeezed, offsets = squeeze_whitespace(text)
+        if len(squeezed) <= _PIECE_CHARS:
+            doc = nlp(squeezed)
+        else:
+            doc = Doc.from_docs(list(nlp.pipe(_pieces(squeezed))), ensure_whitespace=False)
         entities, scores = self._get_updated_entities(doc.ents, self._get_scores_for_entities(doc))
-        return NlpArtifacts(
-            entities=entities, tokens=doc, tokens_indices=[t.idx for t in doc],
+        artifacts = NlpArtifacts(
+            entities=entities, tokens=doc, tokens_indices=[offsets[t.idx] for t in doc],
             lemmas=[t.lower_ for t in doc], nlp_engine=self, language=language, scores=scores,
         )
+        artifacts.offsets = offsets
+        return artifacts
+
+
+def squeeze_whitespace(text: str) -> tuple[str, list[int]]:
+    """`text` with each whitespace run as one space (or newline), and the original index of each char."""
+    out, offsets, pos = [], [], 0
+    for m in re.finditer(r"\s{2,}", text):
+        out.append(text[pos:m.start()])
+        offsets.extend(range(pos, m.start()))
+        out.append("\n" if "\n" in m.group() else " ")
+        offsets.append(m.start())
+        pos = m.end()
+    out.append(text[pos:])
+    offsets.extend(range(pos, len(text)))
+    offsets.append(len(text))  # one past the end, for spans that end the text
+    return "".join(out), offsets
 
 
 def _pieces(text: str) -> list[str]:
@@ -92,7 +110,7 @@ def _pieces(text: str) -> list[str]:
 def _registry(nlp_engine: LeanSpacyNlpEngine) -> RecognizerRegistry:
     registry = RecognizerRegistry(supported_languages=["en"])
     for rec in (
-        SpacyRecognizer(supported_entities=["PERSON", "ORGANIZATION"]),
+        recognizers.NerRecognizer(),
         OfflineEmailRecognizer(),
         PhoneRecognizer(),
         CreditCardRecognizer(),

@@ -201,8 +201,9 @@ class PartyDefinitionRecognizer(LocalRecognizer):
             person = any(ps <= s and e <= pe for ps, pe in persons) or re.search(
                 r"\ban\s+individual\b", gap, re.IGNORECASE) is not None
             # "Peyton Manning (hereinafter called "Manning")": a person's short name, wherever defined.
-            person_alias = (person or content_words(name)[:1] and content_words(name)[0] in FIRST_NAMES) and len(
-                content_words(name)) >= 2 and any(_is_part_of(a, name) for _, a in names)
+            parts = [a for _, a in names if _is_part_of(a, name)]
+            person_alias = bool(parts) and len(content_words(name)) >= 2 and (
+                person or content_words(name)[0] in FIRST_NAMES or _person_like(name, parts[0]))
             if not (role_alias or has_org_head(name) or _DESCRIPTOR.search(gap) or in_preamble or person_alias):
                 continue
             person = person or (person_alias and not has_org_head(name))
@@ -218,6 +219,14 @@ def _is_part_of(alias: str, name: str) -> bool:
     return 0 < len(a) <= 2 and set(a) < set(words(name))
 
 
+def _person_like(name: str, alias: str) -> bool:
+    """Two or three capitalized words, those not in the alias coined: "Peyton Manning" ("Manning")."""
+    toks = name.split()
+    rest = [w for w in content_words(name) if w not in words(alias)]
+    return 2 <= len(toks) <= 3 and all(t[:1].isupper() and not t.isupper() for t in toks) and bool(rest) and all(
+        not is_english(w) and not is_vocab_word(w) for w in rest)
+
+
 def _looks_like_name(alias: str) -> bool:
     """"ACSI", "SutroVax", "Jefferies": an acronym or a word no dictionary has."""
     a = alias.strip()
@@ -231,9 +240,35 @@ def _is_party_role(alias: str) -> bool:
 
 
 def _spans(nlp_artifacts: NlpArtifacts | None, label: str) -> list[tuple[int, int]]:
+    return [(s, e) for s, e, lab in entity_spans(nlp_artifacts) if lab == label]
+
+
+def entity_spans(nlp_artifacts: NlpArtifacts | None) -> list[tuple[int, int, str]]:
+    """The NER entities as (start, end, label) in the original text (the model ran on squeezed text)."""
     if nlp_artifacts is None:
         return []
-    return [(e.start_char, e.end_char) for e in nlp_artifacts.entities if e.label_ == label]
+    offsets = getattr(nlp_artifacts, "offsets", None)
+    out = []
+    for e in nlp_artifacts.entities:
+        s, end = e.start_char, e.end_char
+        if offsets is not None:
+            s, end = offsets[s], offsets[end - 1] + 1
+        out.append((s, end, e.label_))
+    return out
+
+
+class NerRecognizer(LocalRecognizer):
+    """People and organizations from the spaCy model, in original-text offsets."""
+
+    def __init__(self):
+        super().__init__(supported_entities=["PERSON", "ORGANIZATION"], name="NerRecognizer")
+
+    def load(self) -> None:  # noqa: D102
+        pass
+
+    def analyze(self, text: str, entities, nlp_artifacts: NlpArtifacts | None = None):  # noqa: D102
+        return [_result(lab, s, e, 0.85, self.name, source="spacy")
+                for s, e, lab in entity_spans(nlp_artifacts) if lab in ("PERSON", "ORGANIZATION")]
 
 
 class PreambleRecognizer(LocalRecognizer):
