@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -163,23 +164,76 @@ def compare(kind: str, pages: float, page_unit: str, base: tuple[float, int], le
 
 
 # ------------------------------------------------------------------ peak RSS
+def _hwm_kb(pid: int | str = "self") -> int:
+    """Peak RSS (VmHWM, KiB) of a live process; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    for task in Path("/proc/self/task").iterdir():  # a child belongs to the thread that started it
+        try:
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return pids
+
+
+class ChildPeaks:
+    """Samples the VmHWM of this process's children while they live: their own peak.
+
+    RUSAGE_CHILDREN's ru_maxrss is not: Linux carries a process's peak RSS over fork and exec, so a
+    worker's figure is at least what its parent held when it started the worker.
+    """
+
+    def __init__(self, every_s: float = 0.1):
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
+
+    def _run(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            for pid in _children():
+                self.peaks[pid] = max(self.peaks.get(pid, 0), _hwm_kb(pid))
+
+    def __enter__(self) -> ChildPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def rss_child(folder: Path, home: Path, workers: int) -> None:
-    """Run in its own subprocess: one ingest, then this process's and its largest child's peak RSS."""
-    store = open_store(home)
-    store.close()
+    """Run in its own subprocess: one ingest, then this process's and its largest child's peak RSS (KiB)."""
+    import lextune.vault.vault  # noqa: F401 - imports count in "after imports", not in the ingest
+
+    open_store(home).close()
     before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    seconds, report = lextune_ingest(folder, home, workers)
+    with ChildPeaks() as children:
+        seconds, report = lextune_ingest(folder, home, workers)
     print(json.dumps({
         "seconds": seconds, "files": report.n_files, "documents": len(report.added), "chunks": report.n_chunks,
         "errors": len(report.errors), "before_kb": before_kb,
-        "parent_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,  # KiB on Linux
+        "parent_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "child_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,  # the largest waited-for child
+        "child_hwm_kb": max(children.peaks.values(), default=0), "n_children": len(children.peaks),
     }))
 
 
+# Started through this small launcher: a process's ru_maxrss starts at its parent's peak (kept over fork
+# and exec), and this benchmark's own process has grown by then; the launcher's has not.
+_LAUNCH = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
+
+
 def measure_rss(folder: Path, home: Path, workers: int) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--rss-child", str(folder), "--rss-home", str(home),
-           "--workers", str(workers), "--stall", str(STALL_S)]
+    cmd = [sys.executable, "-c", _LAUNCH, sys.executable, str(Path(__file__).resolve()), "--rss-child",
+           str(folder), "--rss-home", str(home), "--workers", str(workers), "--stall", str(STALL_S)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"RSS subprocess failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
@@ -192,18 +246,23 @@ def rss_section(contracts: list, workers: int, n_contracts: int, tmp: Path) -> N
     for copies in (1, 10):
         folder = tmp / f"rss-{copies}x"
         n_chars = _corpus.write_texts(subset, folder, copies=copies)
-        r = measure_rss(folder, tmp / f"home-rss-{copies}x", workers)
-        runs[copies] = r
-        mib = 1024
-        print(f"rss {copies:>2}x: {r['files']} files, {text_pages(n_chars):,.0f} pages, {r['chunks']:,} chunks, "
-              f"{r['seconds']:.1f} s ({text_pages(n_chars) / r['seconds']:,.1f} pages/s); peak RSS parent "
-              f"{r['parent_kb'] / mib:,.1f} MiB (after imports, before ingest {r['before_kb'] / mib:,.1f} MiB), "
-              f"largest worker {r['child_kb'] / mib:,.1f} MiB")
+        r = runs[copies] = measure_rss(folder, tmp / f"home-rss-{copies}x", workers)
+        pages = text_pages(n_chars)
+        print(f"rss {copies:>2}x: {r['files']} files, {pages:,.0f} pages, {r['chunks']:,} chunks, {r['seconds']:.1f} s "
+              f"({pages / r['seconds']:,.1f} pages/s)")
+        print(f"rss {copies:>2}x: peak RSS parent {r['parent_kb'] / 1024:,.1f} MiB (ru_maxrss; "
+              f"{r['before_kb'] / 1024:,.1f} MiB after imports, before ingest); largest worker "
+              f"{r['child_hwm_kb'] / 1024:,.1f} MiB (VmHWM sampled every 0.1 s over {r['n_children']} child "
+              f"processes), {r['child_kb'] / 1024:,.1f} MiB by RUSAGE_CHILDREN ru_maxrss (floored at the "
+              "parent's RSS when it started them)")
         if r["errors"]:
             print(f"rss {copies:>2}x: {r['errors']} files skipped with errors")
     one, ten = runs[1], runs[10]
-    print(f"rss 10x/1x: parent {ten['parent_kb'] / one['parent_kb']:.2f}x, "
-          f"largest worker {ten['child_kb'] / one['child_kb']:.2f}x "
+    print(f"rss 10x/1x: parent {ten['parent_kb'] / one['parent_kb']:.2f}x "
+          f"(ingest's own growth {(one['parent_kb'] - one['before_kb']) / 1024:,.1f} -> "
+          f"{(ten['parent_kb'] - ten['before_kb']) / 1024:,.1f} MiB), largest worker "
+          f"{ten['child_hwm_kb'] / max(one['child_hwm_kb'], 1):.2f}x by VmHWM, "
+          f"{ten['child_kb'] / max(one['child_kb'], 1):.2f}x by ru_maxrss "
           f"(10x the files, {ten['chunks'] / max(one['chunks'], 1):.1f}x the chunks)")
 
 

@@ -11,7 +11,10 @@ How the sample was drawn:
   tuned on them) and the other 20 "heldout" (only measured).
 - "heldout2": 16 more train contracts (`random.Random(9)` over those not drawn above), drawn and
   labelled after the recognizers had been measured once on "heldout" and changed again (on dev
-  errors only), so that the final figures also come from contracts nobody tuned against.
+  errors only).
+- "test": 20 more (`random.Random(10)` over those not drawn above), drawn and labelled after the
+  first two held-out parts had been measured and then used for development too; the final figures
+  come from these, measured once.
 - Gold spans: every word-bounded, exact occurrence in the excerpt of each labelled string, where the
   labels are (a) CUAD's "Parties" answers minus role aliases ("Licensee", "Company"), typed PARTY
   (organizations) or PERSON (people), and (b) labels written by hand after reading each excerpt,
@@ -36,6 +39,7 @@ from pathlib import Path
 
 N_CONTRACTS = 40
 N_SECOND = 16
+N_THIRD = 20
 HEAD, TAIL, NOTICES = 4000, 3000, 2500
 EXCERPT_SEP = "\n\n[...]\n\n"
 LABELS = Path(__file__).with_name("pii_sample_labels.json")
@@ -75,9 +79,12 @@ def draw(shared: Path) -> list[dict]:
     random.Random(8).shuffle(order)
     drawn = {r["id"] for r in sample}
     second = random.Random(9).sample([r for r in rows if r["id"] not in drawn], N_SECOND)
+    drawn |= {r["id"] for r in second}
+    third = random.Random(10).sample([r for r in rows if r["id"] not in drawn], N_THIRD)
     splits = ["dev" if rank < N_CONTRACTS // 2 else "heldout" for rank in range(N_CONTRACTS)]
+    splits += ["heldout2"] * N_SECOND + ["test"] * N_THIRD
     out = []
-    for row, split in zip([sample[i] for i in order] + second, splits + ["heldout2"] * N_SECOND, strict=True):
+    for row, split in zip([sample[i] for i in order] + second + third, splits, strict=True):
         pieces = _pieces(row["text"])
         out.append({
             "id": row["id"],

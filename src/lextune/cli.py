@@ -22,6 +22,8 @@ data_app = typer.Typer(help="Build training data from the vault.", no_args_is_he
 models_app = typer.Typer(help="Model versions: list, activate, go back to stock.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+pii_app = typer.Typer(help="The PII mapping: what anonymization replaced, for authorized users.", no_args_is_help=True)
+app.add_typer(pii_app, name="pii")
 out = console  # progress, warnings and tables go to stderr; results and JSON to stdout
 stdout = Console()
 
@@ -190,6 +192,24 @@ def data_builders():
     stdout.print(table)
 
 
+@pii_app.command("mapping")
+def pii_mapping(document: Annotated[str, typer.Argument(help="Document id (see the rows' document_id).")]):
+    """Show which original text each pseudonym or mask replaced in one document (the access is audited)."""
+    from lextune.core import audit
+    from lextune.data.redactions import mapping
+
+    store = _store()
+    found = mapping(store, document)
+    with store.session() as s:
+        audit.record(s, "pii.reveal", document, {"redactions": len(found)})
+    table = Table("replacement", "entity type", "original", "chars", title=f"PII mapping of {document}")
+    for r in found:
+        table.add_row(escape(r.replacement), r.entity_type, escape(r.original), f"{r.start}-{r.end}")
+    stdout.print(table)
+    if not found:
+        stdout.print("no redactions stored for this document (not anonymized yet, or nothing found)")
+
+
 @app.command()
 def train(
     dataset: Annotated[str | None, typer.Option(help="Dataset id or name (default: newest).")] = None,
@@ -249,6 +269,8 @@ def evaluate_cmd(
             if isinstance(v, float):
                 table.add_row(task, k, f"{v:.3f}")
     stdout.print(table)
+    if result.metrics.get("not_scored"):
+        out.print(f"not scored (no scorer for these tasks yet): {result.metrics['not_scored']}", soft_wrap=True)
 
 
 @models_app.command("list")

@@ -15,7 +15,14 @@ from lextune.core.atomic import write_json
 from lextune.core.config import get_settings
 from lextune.core.records import utcnow
 from lextune.core.store import Store
-from lextune.data.dataset import build_dataset, read_rows, split_path
+from lextune.data.dataset import (
+    DEFAULT_CLAUSE_TYPES,
+    BuildConfig,
+    build_dataset,
+    read_manifest,
+    read_rows,
+    split_path,
+)
 from lextune.evals.compare import compare
 from lextune.evals.evaluate import evaluate, labels_of, per_task_sample
 from lextune.evals.report_html import write_report_html
@@ -27,9 +34,24 @@ from lextune.train.jobs import run_training
 from lextune.train.recipe import Recipe
 from lextune.vault.vault import Vault
 
-# Sized for a 2-core CPU: one epoch over the sample's ~600 training rows (77 steps, about 6 min)
-# fits the 15-minute budget together with both evaluations; see README "Demo figures".
+# Sized for a 2-core CPU: one epoch over the demo's ~700 training rows fits the 15-minute budget
+# together with anonymization and both evaluations; see README "Demo figures".
 DEMO_RECIPE = Recipe(epochs=1.0, batch_size=8, learning_rate=4e-4, max_seq_len=384)
+# The demo's dataset: the clause rows the evaluation scores, mixed with lawyer-style Yes/No clause
+# questions, cited answers and self-supervised instruction pairs from the same contracts; every
+# row anonymized (the default) and deduplicated. Training rows are capped per task to fit the budget.
+DEMO_BUILD = BuildConfig(
+    name="demo",
+    builders=["clauses", "clause_questions", "cited_qa", "instructions"],
+    clause_types=DEFAULT_CLAUSE_TYPES,
+    options={
+        "cited_qa": {"passages": 3, "passage_chars": 300, "max_quote_chars": 300},
+        "instructions": {"tasks": ["body_to_heading", "define_term", "fill_masked_span"], "rows_per_chunk": 1,
+                         "max_chunk_chars": 700},
+    },
+    max_rows_per_task={"clause_question": 140, "cited_qa": 90, "body_to_heading": 30, "define_term": 30,
+                       "fill_masked_span": 30},
+)
 # Capping held-out rows per task (evenly spaced over the test contracts) keeps two evaluations,
 # stock and tuned, inside the demo's 15-minute budget on 2 cores; `lextune eval` scores all rows.
 EVAL_ROWS_PER_TASK = {"clause_type": 120, "clause_quote": 30}
@@ -40,11 +62,13 @@ def sample_path() -> Path:
     return Path(str(resources.files("lextune") / "demo_data" / "cuad_sample.json.gz"))
 
 
-def run_demo(out_dir: Path, recipe: Recipe | None = None) -> dict:
+def run_demo(out_dir: Path, recipe: Recipe | None = None, build: BuildConfig | None = None) -> dict:
     """Ingest, build, evaluate stock, train, evaluate tuned, activate, ask; write the reports."""
     started = time.perf_counter()
     out_dir = out_dir.resolve()
-    os.environ.setdefault("LEXTUNE_HOME", str(out_dir / "home"))
+    # Always its own state folder: the demo must never write into (or activate a version in) the
+    # user's LEXTUNE_HOME.
+    os.environ["LEXTUNE_HOME"] = str(out_dir / "home")
     settings = get_settings()
     settings.ensure_dirs()
     store = Store(settings)
@@ -54,8 +78,20 @@ def run_demo(out_dir: Path, recipe: Recipe | None = None) -> dict:
     report = Vault(store).ingest([sample_path()])
     console.print(f"1/6 vault: {len(report.added)} contracts added, {len(report.duplicates)} already there, "
                   f"{report.n_chunks} chunks, {len(report.warnings)} annotations skipped")
-    info = build_dataset(store)
+    with ticker("2/6 building the dataset (anonymize, build, dedup, leak check)") as t:
+        def on_progress(stage: str, done: int, total: int) -> None:
+            t.info(stage)
+            t.total(total)
+            t.set(done)
+
+        info = build_dataset(store, build or DEMO_BUILD, on_progress=on_progress)
+    manifest = read_manifest(info)
     console.print(f"2/6 dataset {info.id}: " + ", ".join(f"{sp} {sum(c.values())} rows" for sp, c in info.counts.items()))
+    console.print(f"    train rows per task: {info.counts['train']}")
+    console.print(f"    anonymized: {manifest['anonymization'].get('redactions', 'off')}; dedup: "
+                  f"{manifest['dedup']['cross_split_dropped']} train rows dropped (passage in a held-out contract), "
+                  f"{sum(manifest['dedup']['near_duplicate_rows_dropped'].values())} near-duplicate rows dropped; "
+                  "leakage check passed", highlight=False)
     test_file = split_path(info, "test")
     test_rows = per_task_sample(read_rows(test_file), EVAL_ROWS_PER_TASK)
     labels = labels_of(test_rows)
@@ -81,7 +117,8 @@ def run_demo(out_dir: Path, recipe: Recipe | None = None) -> dict:
         "title": "lextune demo: stock vs tuned on held-out CUAD contracts",
         "created_at": utcnow().isoformat(timespec="seconds"),
         "base_model": version.base_model, "model_version": f"{version.name} ({version.id})",
-        "dataset": {"id": info.id, "sha256": info.sha256, "path": info.path, "counts": info.counts},
+        "dataset": {"id": info.id, "sha256": info.sha256, "path": info.path, "counts": info.counts,
+                    "anonymization": manifest["anonymization"], "dedup": manifest["dedup"]},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
         "tasks": tasks,
         "stock": {k: _headline(v) for k, v in stock.metrics.items()},

@@ -10,7 +10,7 @@ import pytest
 from lextune.core.errors import DatasetError
 from lextune.core.records import Chunk, ClauseAnnotation, DefinedTerm, Document, Redaction
 from lextune.data.builders.base import BuildContext, DocView, get_builder
-from lextune.data.builders.instructions import InstructionOptions, InstructionsBuilder
+from lextune.data.builders.instructions import SELF_TASKS, InstructionOptions, InstructionsBuilder
 from lextune.data.instruction_prompts import BLANK, TEACHER_SYSTEM
 from lextune.data.teacher import Teacher, TeacherConfig
 
@@ -255,7 +255,7 @@ def test_about_three_rows_per_usable_chunk_and_forms_are_right():
     view = make_view(CONTRACT, annotations=ANNOTATIONS, dup_headings=("14. Entire Agreement",))
     usable = InstructionsBuilder.count_usable(view.chunks, InstructionOptions())
     assert usable == 14  # 12 body + recital + definitions; not preamble, signature or the duplicate
-    _, rows = build(view, ctx_for())
+    _, rows = build(view, ctx_for(tasks=list(SELF_TASKS)))
     per_chunk: dict[str, int] = {}
     for r in rows:
         per_chunk[r.chunk_ids[0]] = per_chunk.get(r.chunk_ids[0], 0) + 1

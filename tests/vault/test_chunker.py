@@ -271,18 +271,19 @@ def test_two_megabytes_is_fast() -> None:
 # and an exhibit.
 CONTRACT = (
     "LICENSE AGREEMENT\n\n"
-    'This License Agreement (the "Agreement") is made as of March 1, 2024 (the "Effective Date") by and between '
-    'Acme Software, Inc., a Delaware corporation ("Licensor"), and Beta Retail LLC, a New York limited liability '
-    'company ("Licensee"; each a "Party" and together the "Parties").\n\n'
+    'This License Agreement (the "Agreement") is made as of March 1, 2024 (the "Effective Date") by and '
+    'between Acme Software, Inc., a Delaware corporation ("Licensor"), and Beta Retail LLC, a New York '
+    'limited liability company ("Licensee"; each a "Party" and together the "Parties").\n\n'
     "RECITALS\n\n"
-    "A. Licensor has developed and owns certain inventory-management software and related documentation that it "
-    "licenses to retailers in North America.\n\n"
-    "B. Licensee operates a chain of retail stores and wishes to use that software in its stores on the terms of "
-    "this Agreement.\n\n"
-    "NOW, THEREFORE, in consideration of the mutual covenants set out below, the Parties agree as follows:\n\n"
+    "A. Licensor has developed and owns certain inventory-management software and related documentation "
+    "that it licenses to retailers in North America.\n\n"
+    "B. Licensee operates a chain of retail stores and wishes to use that software in its stores on the "
+    "terms of this Agreement.\n\n"
+    "NOW, THEREFORE, in consideration of the mutual covenants set out below, the Parties agree as "
+    "follows:\n\n"
     "ARTICLE 1\nDEFINITIONS\n\n"
-    '1.1 "Licensed Product" means the software described in Exhibit A, including all updates that Licensor makes '
-    "generally available to its customers during the Term.\n\n"
+    '1.1 "Licensed Product" means the software described in Exhibit A, including all updates that Licensor '
+    "makes generally available to its customers during the Term.\n\n"
     "1.2 \u201cTerritory\u201d shall mean the United States of America and Canada.\n\n"
     '1.3 "Confidential Information" has the meaning given in Section 5.1.\n\n'
     "ARTICLE 2\nGRANT OF LICENSE\n\n"
@@ -332,13 +333,15 @@ def test_article_section_subsection_paths() -> None:
         ("Article XII\n\nIntro.\n\n12.1 Scope\n\nText.", ["Article XII", "12.1 Scope"]),
         ("PAYMENT TERMS\n\nIntro.\n\n1. Fees\n\nText.", ["PAYMENT TERMS", "1. Fees"]),
         ("II. GRANT\n\nIntro.\n\n2.1 License\n\nText.", ["II. GRANT", "2.1 License"]),
-        ("# Lease\n\nIntro.\n\n## Rent\n\nText.\n\n### Late fees\n\nMore.", ["# Lease", "## Rent", "### Late fees"]),
+        ("# Lease\n\nIntro.\n\n## Rent\n\nText.\n\n### Late fees\n\nMore.",
+         ["# Lease", "## Rent", "### Late fees"]),
         ("# Lease\n\n## Rent\n\n### Late fees\n\nMore.\n\n## Deposit\n\nText.", ["# Lease", "## Deposit"]),
         # "2.1" cannot belong to ARTICLE I: the ARTICLE II line was lost, so ARTICLE I is closed.
         ("ARTICLE I\n\n1.1 Term\n\nText.\n\n2.1 Fees\n\nText.", ["2.1 Fees"]),
         # A bare article number takes its title from the next line.
         ("ARTICLE I\nDEFINITIONS\n\n1.1 Scope\n\nText.", ["ARTICLE I DEFINITIONS", "1.1 Scope"]),
-        ("Article 4\n\nLimitation of Liability\n\n4.1 Cap\n\nText.", ["Article 4 Limitation of Liability", "4.1 Cap"]),
+        ("Article 4\n\nLimitation of Liability\n\n4.1 Cap\n\nText.",
+         ["Article 4 Limitation of Liability", "4.1 Cap"]),
     ],
 )
 def test_heading_levels(text: str, path: list[str]) -> None:
@@ -377,30 +380,25 @@ def test_label_of_many_merged_sections_stays_short_and_names_first_and_last() ->
 def test_contract_units_have_their_kinds() -> None:
     spans = chunk_text(CONTRACT, max_chars=600, min_chars=0)
     check_invariants(CONTRACT, spans, 600)
-    assert [(s.kind, line) for s, line in zip(spans, first_lines(CONTRACT, spans), strict=True)] == [
+    expected = [
         ("preamble", "LICENSE AGREEMENT"),
         ("recital", "RECITALS"),
-        ("recital", "A. Licensor has developed and owns certain inventory-management software and related "
-                    "documentation that it licenses to retailers in North America."),
-        ("recital", "B. Licensee operates a chain of retail stores and wishes to use that software in its "
-                    "stores on the terms of this Agreement."),
-        ("recital", "NOW, THEREFORE, in consideration of the mutual covenants set out below, the Parties "
-                    "agree as follows:"),
+        ("recital", "A. Licensor has developed"),
+        ("recital", "B. Licensee operates"),
+        ("recital", "NOW, THEREFORE, in consideration"),
         ("definition", "ARTICLE 1"),
-        ("definition", '1.1 "Licensed Product" means the software described in Exhibit A, including all '
-                       "updates that Licensor makes generally available to its customers during the Term."),
-        ("definition", "1.2 \u201cTerritory\u201d shall mean the United States of America and Canada."),
-        ("definition", '1.3 "Confidential Information" has the meaning given in Section 5.1.'),
+        ("definition", '1.1 "Licensed Product" means'),
+        ("definition", "1.2 \u201cTerritory\u201d shall mean"),
+        ("definition", '1.3 "Confidential Information" has the meaning'),
         ("body", "ARTICLE 2"),
-        ("body", "2.1 License. Subject to the terms of this Agreement, Licensor grants to Licensee a "
-                 "non-exclusive, non-transferable license to use the Licensed Product in the Territory during "
-                 "the Term."),
-        ("body", "2.2 Restrictions. Licensee shall not sublicense, sell or distribute the Licensed Product, "
-                 "and shall not reverse engineer, decompile or disassemble it except to the extent the law "
-                 "allows."),
-        ("signature", "IN WITNESS WHEREOF, the Parties have executed this Agreement as of the Effective Date."),
+        ("body", "2.1 License."),
+        ("body", "2.2 Restrictions."),
+        ("signature", "IN WITNESS WHEREOF"),
         ("body", "EXHIBIT A"),
     ]
+    assert [s.kind for s in spans] == [kind for kind, _ in expected]
+    for line, (_, prefix) in zip(first_lines(CONTRACT, spans), expected, strict=True):
+        assert line.startswith(prefix)
     preamble, signature, exhibit = spans[0], spans[-2], spans[-1]
     assert "by and between Acme Software, Inc." in CONTRACT[preamble.start : preamble.end]
     assert preamble.heading_path == ["LICENSE AGREEMENT"]
@@ -474,7 +472,7 @@ def test_signature_block_found_by_its_fields() -> None:
 
 def test_running_page_header_is_not_a_heading() -> None:
     page = "CONFIDENTIAL\n\n"
-    text = "1. Scope\n\n" + page + "Text one.\n\n" + page + "Text two.\n\n" + page + "2. Fees\n\nText three.\n"
+    text = f"1. Scope\n\n{page}Text one.\n\n{page}Text two.\n\n{page}2. Fees\n\nText three.\n"
     spans = chunk_text(text, max_chars=1000, min_chars=0)
     assert [s.section for s in spans] == ["1. Scope", "2. Fees"]
 
@@ -499,3 +497,21 @@ def test_real_cuad_contracts_keep_the_span_invariants() -> None:
                 assert all(0 < len(label) <= 120 for label in span.heading_path)
             kinds.update(s.kind for s in spans)
     assert kinds == {"preamble", "recital", "definition", "signature", "body"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This Agreement is made between A and B " + "x" * 300_000,
+        "This Agreement is made between A and B. " + " " * 300_000 + "Z.",
+        "1. DEFINITIONS\n\n" + '"A" means x; ' * 20_000,
+        "WHEREAS, a; " * 20_000,
+        "By: x\nName: y\n" * 20_000,
+        ("ARTICLE I\n" * 5 + "1.1 x\n") * 5_000,
+    ],
+)
+def test_hostile_structure_is_fast(text: str) -> None:
+    started = time.perf_counter()
+    spans = chunk_text(text)
+    assert time.perf_counter() - started < 2.0
+    check_invariants(text, spans, 1500)

@@ -58,3 +58,12 @@ def originals(store: Store, document_ids: list[str], config_hash: str) -> set[st
 
 def count_by_type(redactions: list[Redaction]) -> Counter[str]:
     return Counter(r.entity_type for r in redactions if r.replacement != r.original)
+
+
+def mapping(store: Store, document_id: str) -> list[Redaction]:
+    """Every redaction stored for a document (all policies), to reverse pseudonyms; audited by the caller."""
+    with store.session() as s:
+        rows = s.scalars(select(PiiRedactionRow).where(PiiRedactionRow.document_id == document_id)
+                         .order_by(PiiRedactionRow.start))
+        return [Redaction(start=r.start, end=r.end, entity_type=r.entity_type, original=r.original,
+                          replacement=r.replacement) for r in rows]

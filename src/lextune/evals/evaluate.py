@@ -16,10 +16,13 @@ from lextune.evals.runner import Prediction, predict, score, work_units
 from lextune.registry.loading import load_version
 
 
+SCORED_TASKS = ("clause_type", "clause_quote")
+
+
 def labels_of(rows) -> list[str]:
     """The clause-type label set: the choices offered in the rows (fixed order)."""
     for r in rows:
-        if r.choices:
+        if r.task == "clause_type" and r.choices:
             return list(r.choices)
     return sorted({r.answer for r in rows if r.task == "clause_type"})
 
@@ -46,6 +49,12 @@ def evaluate(
     `model_bundle` (model, tokenizer, label) skips loading when the caller already holds it.
     """
     rows = read_rows(dataset_file)
+    # Only clause typing and quoting have scorers yet; other tasks are counted, not silently lost.
+    not_scored: dict[str, int] = {}
+    for r in rows:
+        if r.task not in SCORED_TASKS:
+            not_scored[r.task] = not_scored.get(r.task, 0) + 1
+    rows = [r for r in rows if r.task in SCORED_TASKS]
     if per_task:
         rows = per_task_sample(rows, per_task)
     if limit:
@@ -57,6 +66,8 @@ def evaluate(
         on_start(work_units(rows))
     preds = predict(model, tokenizer, rows, progress)
     metrics = score(preds, labels_of(rows))
+    if not_scored:
+        metrics["not_scored"] = not_scored
     result = EvalResult(
         id="ev-" + uuid.uuid4().hex[:12], model=label, model_version_id=version.id if version else None,
         dataset_id=dataset_id, dataset_path=str(dataset_file), split=rows[0].split, metrics=metrics,

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from lextune.core.records import ChunkKind, ChunkSpan
-from lextune.vault.definitions import MEANS_DEFINITION
+from lextune.vault.definitions import chained_definitions, is_definitions_heading, opens_definition
 
 MAX_SECTION_LABEL = 120
 # Longest line still taken as an ALL-CAPS heading; longer capitalised lines are body text.
@@ -59,9 +59,13 @@ _WHEREAS = re.compile(r"(?i:(?:witness(?:es|eth)\s+that[:,]?\s+)?whereas)\b")
 _NOW_THEREFORE = re.compile(r"(?i:now,?\s+therefore|in\s+consideration\s+of)\b")
 _WITNESS = re.compile(r"(?<!\S)(?:IN WITNESS WHERE(?:OF|FORE)|In [Ww]itness [Ww]here(?:of|fore))")
 # Where a run of recitals goes on inside one line ("...; and WHEREAS, ..."), in flattened text.
-_RECITAL_INLINE = re.compile(r"(?<=[;.:])\s+(?:and\s+)?(?P<at>WHEREAS|(?P<now>NOW,?\s+THEREFORE|Now,?\s+[Tt]herefore))\b")
+_RECITAL_INLINE = re.compile(
+    r"(?<=[;.:])\s+(?:and\s+)?(?P<at>WHEREAS|(?P<now>NOW,?\s+THEREFORE|Now,?\s+[Tt]herefore))\b"
+)
 _SENTENCE_END = re.compile(r"[.:](?=\s)")
-_FIELD = re.compile(r"(?i:by|name|title|its|date|signature|print(?:ed)?\s+name|authori[sz]ed\s+signatory)[^\S\n]*:")
+_FIELD = re.compile(
+    r"(?i:by|name|title|its|date|signature|print(?:ed)?\s+name|authori[sz]ed\s+signatory)[^\S\n]*:"
+)
 _SIGNER_FIELD = re.compile(r"(?i:by|name|signature|print(?:ed)?\s+name)[^\S\n]*:")
 _RECITALS_HEADING = re.compile(
     r"(?i:recitals?|preliminary\s+statements?|w\s?i\s?t\s?n\s?e\s?s\s?s\s?e\s?t\s?h)[\W_]*$"
@@ -77,23 +81,18 @@ _DOCUMENT_WORDS = re.compile(
     r"(?i)^\W*(?:this|the)\b|\b(?:agreement|contract|lease|licen[cs]e|amendment|deed|addendum|indenture"
     r"|memorandum|plan|note|order|terms)\b"
 )
-_DEFINITIONS_HEADING = re.compile(
-    r"(?:#+\s*)?(?:(?i:article|section|part)\s+\S+\s*|\d+(?:\.\d+)*\.?\s*|[A-Z]\.\s*)?[\W_]*"
-    r"(?i:(?:certain\s+)?definitions?|defined\s+terms|interpretation)\b"
-)
-_ENUMERATOR = re.compile(r"(?:\d+(?:\.\d+)*\.?|\(?[A-Za-z0-9]{1,4}[.)])\s*")
 _SUB_ITEM = re.compile(r"\((?:[a-z]{1,2}|[ivx]{1,5}|\d{1,2})\)")
-_CHAIN_BEFORE = re.compile(r"[;.:]\s+(?:(?:and|or)\s+)?$")
 _DEFINITIONS_LEAD = re.compile(r"(?i:defin|meaning|as follows|following terms)")
 _PREAMBLE_EXTRA_LINES = 8
 _PREAMBLE_EXTRA_CHARS = 1500
 _PREAMBLE_MAX_LINE = 2000
 # A sentence end: a period after a word, then a capital; the word is checked against abbreviations.
-_PARTY_SENTENCE_END = re.compile(r"(\w+)[)\"\u201d]?\.(?=\s+[A-Z\"\u201c])")
+_PARTY_SENTENCE_END = re.compile(r"\b(\w++)[)\"\u201d]?\.(?=\s+[A-Z\"\u201c])")
 _ABBREVIATIONS = {"Inc", "Ltd", "Corp", "Co", "No", "Mr", "Ms", "Mrs", "Dr", "St", "Jr", "Sr"}
 _TITLE_WORD = re.compile(r"[A-Za-z]{4,}")
 _TITLE_DOCUMENT = re.compile(
-    r"(?i)\b(?:agreement|contract|lease|amendment|addendum|deed|indenture|memorandum|terms\s+(?:and|of)\s+\w+)\b"
+    r"(?i)\b(?:agreement|contract|lease|amendment|addendum|deed|indenture|memorandum"
+    r"|terms\s+(?:and|of)\s+\w+)\b"
 )
 
 
@@ -222,19 +221,6 @@ def _is_title(line: _Line) -> bool:
     return all(word[0].isupper() for word in _TITLE_WORD.findall(text))
 
 
-def _starts_definition(text: str) -> bool:
-    """Whether a line opens with `"Term" means` after at most a clause number and a few words."""
-    if '"' not in text[:120] and "\u201c" not in text[:120]:
-        return False
-    match = MEANS_DEFINITION.search(text, 0, 160)
-    if match is None or match.start() > 40:
-        return False
-    prefix = text[: match.start()]
-    enumerator = _ENUMERATOR.match(prefix)
-    rest = prefix[enumerator.end():] if enumerator else prefix
-    return not any(c in rest for c in ".;:!?")
-
-
 def _is_plain_paragraph(text: str) -> bool:
     """A long paragraph that is neither a definition nor a (short) sub-item "(a) ..." of one."""
     if len(text) < 150 or text[0] in "\"\u201c" or " mean" in text[:150]:
@@ -278,7 +264,7 @@ class _Structure:
             leaf = known[leaves[0]]
             return leaf.label, [known[section].label for section in leaf.path]
         common = os.path.commonprefix([known[section].path for section in leaves])
-        named = [known[section].label for section in sections if section not in common and known[section].label]
+        named = [known[s].label for s in sections if s not in common and known[s].label]
         return _join_labels(named), [known[section].label for section in common]
 
     def _mark(self, position: int, kind: ChunkKind, section: int) -> None:
@@ -288,7 +274,8 @@ class _Structure:
         self.marks.append((position, kind, section))
 
     def _section(
-        self, label: str, rank: int, parent: int | None, definitions: bool = False, number: tuple[int, ...] = ()
+        self, label: str, rank: int, parent: int | None, definitions: bool = False,
+        number: tuple[int, ...] = (),
     ) -> int:
         section = len(self.sections)
         path = (self.sections[parent].path if parent is not None else ()) + (section,)
@@ -427,10 +414,8 @@ class _Structure:
         if '"' not in text and "\u201c" not in text:
             return False
         found = False
-        for match in MEANS_DEFINITION.finditer(text, position - line.start + 1):
-            if not _CHAIN_BEFORE.search(text, max(0, match.start() - 12), match.start()):
-                continue
-            quote = line.start + match.start()
+        for offset in chained_definitions(text, position - line.start + 1):
+            quote = line.start + offset
             last_start, kind, _ = self.marks[-1]
             if kind != "definition":
                 # Only after a lead-in such as "the following terms have these meanings:".
@@ -473,7 +458,7 @@ class _Structure:
                 section = self.marks[-1][2]
                 base = "definition" if self.sections[section].definitions else "body"
                 prose_run = 0
-            elif _starts_definition(text):
+            elif opens_definition(text):
                 self._mark(line.start, "definition", section)
                 prose_run = 0
             elif line.paragraph:
@@ -495,9 +480,10 @@ class _Structure:
         lines = self.lines
         line = lines[i]
         label = line.text
-        if line.bare and i + 1 < len(lines) and _is_title(lines[i + 1]) and lines[i + 1].text not in self.page_headers:
+        following = lines[i + 1] if i + 1 < len(lines) else None
+        if line.bare and following and _is_title(following) and following.text not in self.page_headers:
             i += 1
-            label = f"{label} {lines[i].text}"  # "ARTICLE I" + "DEFINITIONS"
+            label = f"{label} {following.text}"  # "ARTICLE I" + "DEFINITIONS"
         assert line.rank is not None
         stack, sections = self.stack, self.sections
         while stack and sections[stack[-1]].rank >= line.rank:
@@ -505,16 +491,14 @@ class _Structure:
         if len(line.number) > 1:
             # "2.2" cannot sit under "ARTICLE I" or "1. DEFINITIONS": close numbered headings whose number
             # is not its prefix (a heading in between was not on a line of its own).
-            while stack and sections[stack[-1]].number and line.number[: len(sections[stack[-1]].number)] \
-                    != sections[stack[-1]].number:
+            while stack and (number := sections[stack[-1]].number) and line.number[: len(number)] != number:
                 stack.pop()
-        parent = self.stack[-1] if self.stack else None
-        definitions = (parent is not None and self.sections[parent].definitions) or bool(
-            _DEFINITIONS_HEADING.match(label)
-        )
+        parent = stack[-1] if stack else None
+        definitions = is_definitions_heading(label) or (parent is not None and sections[parent].definitions)
         section = self._section(label, line.rank, parent, definitions, line.number)
         self.stack.append(section)
-        self._mark(line.start, "definition" if definitions or _starts_definition(line.text) else "body", section)
+        kind: ChunkKind = "definition" if definitions or opens_definition(line.text) else "body"
+        self._mark(line.start, kind, section)
         return i
 
     def _signature_at(self, i: int) -> int | None:
@@ -523,9 +507,11 @@ class _Structure:
         text = line.text
         if text[0] in "Ii" and _WITNESS.match(text):
             return line.start
-        if text[0] in "BbNnSsPp" and _SIGNER_FIELD.match(text):
-            if _FIELD.search(text, 3) or any(_FIELD.match(other.text) for other in self.lines[i + 1 : i + 7]):
-                return self._signature_lead(i)
+        # "By:" starts a block only with another field on its line or within the next six lines.
+        if text[0] in "BbNnSsPp" and _SIGNER_FIELD.match(text) and (
+            _FIELD.search(text, 3) or any(_FIELD.match(other.text) for other in self.lines[i + 1 : i + 7])
+        ):
+            return self._signature_lead(i)
         if "itness" in text or "ITNESS" in text:
             match = _WITNESS.search(text, 1)
             if match is not None:
@@ -665,8 +651,6 @@ def _split(text: str, start: int, end: int, max_chars: int, level: int) -> list[
     return spans
 
 
-
-
 def _merge_small(
     pieces: list[tuple[int, int, ChunkKind, int]], max_chars: int, min_chars: int
 ) -> list[tuple[int, int, ChunkKind, list[int]]]:
@@ -678,7 +662,8 @@ def _merge_small(
     for start, end, kind, section in pieces:
         if merged:
             previous_start, previous_end, previous_kind, sections = merged[-1]
-            if previous_kind == kind and previous_end - previous_start < min_chars and end - previous_start <= max_chars:
+            small = previous_end - previous_start < min_chars
+            if previous_kind == kind and small and end - previous_start <= max_chars:
                 merged[-1] = (previous_start, end, kind, sections)
                 if section not in sections:
                     sections.append(section)

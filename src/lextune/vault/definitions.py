@@ -5,12 +5,16 @@ Three forms are recognized, with straight or curly quotes:
 - a parenthetical alias after a name: `Acme Corp., a Delaware corporation ("Acme")`, `(the "Agreement")`,
   `(hereinafter "Distributor")`, `(each a "Party" and together the "Parties")`;
 - `... are hereinafter called the "Airspan Products"` / `referred to as "Equipment"`.
+The chunker asks this module too where definitions start (`opens_definition`, `chained_definitions`,
+`is_definitions_heading`), so both agree on what a definition is. Every pattern is bounded or possessive:
+the scan stays linear in the text's length.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterator
 
 from lextune.core.records import DefinedTerm
 
@@ -18,24 +22,24 @@ from lextune.core.records import DefinedTerm
 # every quote, so each attempt stops at the next quote: the scan stays linear.
 QUOTED_TERM = r"[\"\u201c](?P<term>[^\W_][^\"\u201c\u201d\n]{0,79})[\"\u201d]"
 _MEANS_VERB = (
-    r"[^\S\n]*,?[^\S\n]*(?i:(?:shall|will|does|is\s+to)\s+)?"
+    r"[^\S\n]*+(?:,[^\S\n]*+)?(?i:(?:shall|will|does|is\s+to)\s+)?"
     r"(?i:means?|ha(?:s|ve)\s+the\s+meanings?|refers?\s+to|includes?|(?:is|are)\s+defined\s+as)\b"
 )
-# `"Term" means`: the chunker uses this too, to find where a definition starts.
+# `"Term" means`: where a definition starts (the chunker asks through opens_definition, chained_definitions).
 MEANS_DEFINITION = re.compile(QUOTED_TERM + _MEANS_VERB)
 
 _QUOTED = re.compile(QUOTED_TERM)
 _MEANS_AFTER = re.compile(_MEANS_VERB)
 # `"Business Day": a day ...`, only where the term opens its line (after an optional clause number).
 _COLON_AFTER = re.compile(r"[^\S\n]*:[^\S\n]")
-_LINE_START_PREFIX = re.compile(r"[^\S\n]*(?:\d+(?:\.\d+)*\.?|\(?[A-Za-z0-9]{1,4}[.)])?[^\S\n]*")
+_LINE_START_PREFIX = re.compile(r"[^\S\n]*+(?:\d+(?:\.\d+)*\.?|\(?[A-Za-z0-9]{1,4}[.)])?[^\S\n]*+")
 # Terms grouped before one verb: `"Affiliate" or "Affiliates" means`.
-_GROUP_GLUE = re.compile(r"[^\S\n]*(?:,|and/or|and|or)?[^\S\n]*")
+_GROUP_GLUE = re.compile(r"[^\S\n]*+(?:,|and/or|and|or)?[^\S\n]*+")
 # What may precede a term inside its parenthetical: articles, "hereinafter referred to as", earlier terms.
 _ALIAS_LEAD = re.compile(
-    r"(?:[\s,;]+|[\"\u201c][^\"\u201c\u201d\n]{1,80}[\"\u201d]|(?i:\b(?:the|a|an|each|collectively|together|"
+    r"(?:[\s,;]|[\"\u201c][^\"\u201c\u201d\n]{1,80}[\"\u201d]|(?i:\b(?:the|a|an|each|collectively|together|"
     r"individually|jointly|severally|hereinafter|hereafter|herein|referred|to|as|called|also|known|being|"
-    r"and|or|its|their|such|any|all|respectively|sometimes|both|either|singly|separately)\b))*"
+    r"and|or|its|their|such|any|all|respectively|sometimes|both|either|singly|separately)\b))*+"
 )
 _CALLED_BEFORE = re.compile(
     r"(?i:\b(?:referred\s+to|called|known|designated|defined)(?:\s+(?:herein|hereinafter|hereafter|"
@@ -48,10 +52,40 @@ _PHRASE_BOUNDARY = re.compile(r"[;:()\[\]\n]|\b(?i:between|among|and|with)\b|(?<
 # A definition's paragraph ends at a blank line or at a line that opens a numbered clause ("1.2 ...").
 _PARAGRAPH_END = re.compile(r"\n[^\S\n]*\n|\n(?=[^\S\n]*\d{1,3}(?:\.\d{1,3})*\.?\s)")
 _ENUMERATOR_BEFORE = re.compile(r"(?:^|\s)(\(?[A-Za-z0-9]{1,3}[.)])\s*$")
-_TRAILING_CONJUNCTION = re.compile(r"(?:[\s,]+(?:and|or))+\s*$")
+_CONJUNCTIONS = (" and", " or", ",and", ",or", "\nand", "\nor")
+_ENUMERATOR = re.compile(r"(?:\d+(?:\.\d+)*\.?|\(?[A-Za-z0-9]{1,4}[.)])\s*")
+_CHAIN_BEFORE = re.compile(r"[;.:]\s+(?:(?:and|or)\s+)?$")
+_DEFINITIONS_HEADING = re.compile(
+    r"(?:#+\s*)?(?:(?i:article|section|part)\s+\S+\s*|\d+(?:\.\d+)*\.?\s*|[A-Z]\.\s*)?[\W_]*"
+    r"(?i:(?:certain\s+)?definitions?|defined\s+terms|interpretation)\b"
+)
 _MAX_ALIAS_LEAD = 150
 _MAX_PHRASE = 200
 _MAX_DEFINITION = 2000
+
+
+def opens_definition(line: str) -> bool:
+    """Whether a line opens with `"Term" means`, after at most a clause number and a few words."""
+    if '"' not in line[:120] and "\u201c" not in line[:120]:
+        return False
+    match = MEANS_DEFINITION.search(line, 0, 160)
+    if match is None or match.start() > 40:
+        return False
+    prefix = line[: match.start()]
+    enumerator = _ENUMERATOR.match(prefix)
+    return not any(c in prefix[enumerator.end() if enumerator else 0 :] for c in ".;:!?")
+
+
+def chained_definitions(line: str, position: int) -> Iterator[int]:
+    """Offsets of `"Term" means` definitions that follow another in the same line (`...; "B" means`)."""
+    for match in MEANS_DEFINITION.finditer(line, position):
+        if _CHAIN_BEFORE.search(line, max(0, match.start() - 12), match.start()):
+            yield match.start()
+
+
+def is_definitions_heading(heading: str) -> bool:
+    """Whether a heading opens a definitions section: "1. DEFINITIONS", "Article 1 Defined Terms"."""
+    return _DEFINITIONS_HEADING.match(heading) is not None
 
 
 def extract_defined_terms(text: str) -> list[DefinedTerm]:
@@ -120,8 +154,8 @@ def _means_spans(text: str, means: list[tuple[int, int, int]]) -> list[tuple[int
         if end - definition_start > _MAX_DEFINITION:
             sentence_end = text.rfind(". ", definition_start, definition_start + _MAX_DEFINITION)
             end = sentence_end + 1 if sentence_end > term_end else definition_start + _MAX_DEFINITION
-        piece = _TRAILING_CONJUNCTION.sub("", text[definition_start:end].rstrip())
-        spans.append((term_start, term_end, definition_start, definition_start + len(piece)))
+        length = _trimmed_length(text[definition_start:end])
+        spans.append((term_start, term_end, definition_start, definition_start + length))
     return spans
 
 
@@ -132,22 +166,33 @@ def _unit_start(text: str, quote_start: int) -> int:
     return enumerator.start(1) if enumerator else quote_start
 
 
+def _trimmed_length(piece: str) -> int:
+    """Length of a definition without the "and"/"or" that joins it to the next one (`... x; and`)."""
+    piece = piece.rstrip()
+    while piece.endswith(_CONJUNCTIONS):
+        piece = piece[: -3 if piece.endswith("and") else -2].rstrip(" \t\r\n,")
+    return len(piece)
+
+
 def _alias_span(text: str, quote_start: int, quote_end: int) -> tuple[int, int] | None:
     """The span an alias names, from the start of the named phrase to the closing parenthesis."""
     open_paren = text.rfind("(", max(0, quote_start - _MAX_ALIAS_LEAD), quote_start)
-    if open_paren >= 0 and text.find(")", open_paren, quote_start) < 0:
-        if _ALIAS_LEAD.fullmatch(text, open_paren + 1, quote_start):
-            close = text.find(")", quote_end, quote_end + _MAX_ALIAS_LEAD)
-            if close < 0 or 0 <= text.find("(", quote_end, close) or "\n" in text[quote_end:close]:
-                close = quote_end - 1
-            return _phrase_start(text, open_paren), close + 1
+    if (
+        open_paren >= 0
+        and text.find(")", open_paren, quote_start) < 0
+        and _ALIAS_LEAD.fullmatch(text, open_paren + 1, quote_start)
+    ):
+        close = text.find(")", quote_end, quote_end + _MAX_ALIAS_LEAD)
+        if close < 0 or 0 <= text.find("(", quote_end, close) or "\n" in text[quote_end:close]:
+            close = quote_end - 1  # no closing parenthesis nearby: the alias ends with its term
+        return _phrase_start(text, open_paren), close + 1
     if _CALLED_BEFORE.search(text, max(0, quote_start - 80), quote_start):
         return _phrase_start(text, quote_start), quote_end
     return None
 
 
 def _phrase_start(text: str, before: int) -> int:
-    """Start of the name or noun phrase that ends at `before`: after the last boundary, at most 200 chars back."""
+    """Start of the name or noun phrase that ends at `before`: after its last boundary, <= 200 chars back."""
     low = max(0, before - _MAX_PHRASE)
     start = low
     for match in _PHRASE_BOUNDARY.finditer(text, low, before):

@@ -8,6 +8,7 @@ downloads it when missing (we load the installed small model, with only the NER 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import threading
@@ -15,6 +16,7 @@ import threading
 import spacy
 import tldextract
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -27,6 +29,7 @@ from spacy.tokens import Doc
 
 from lextune.vault.pii import patterns, recognizers
 from lextune.vault.pii.dictionary import SPACY_MODEL
+
 # Only what NER needs: the tagger, parser and lemmatizer cost two thirds of the time and add nothing
 # to entity spans (context words are matched on lower-cased tokens instead of lemmas).
 _EXCLUDED_PIPES = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
@@ -41,7 +44,7 @@ OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallbac
 class OfflineEmailRecognizer(EmailRecognizer):
     """Presidio's e-mail recognizer, validating the domain against the bundled suffix list."""
 
-    def validate_result(self, pattern_text: str) -> bool:  # noqa: D102
+    def validate_result(self, pattern_text: str) -> bool:
         return OFFLINE_TLD(pattern_text).fqdn != ""
 
 
@@ -53,12 +56,12 @@ class LeanSpacyNlpEngine(SpacyNlpEngine):
         self._model = model
         self._full = full_pipeline
 
-    def load(self) -> None:  # noqa: D102
+    def load(self) -> None:
         nlp = spacy.load(self._model, exclude=[] if self._full else _EXCLUDED_PIPES)
         nlp.max_length = 10 * _PIECE_CHARS
         self.nlp = {"en": nlp}
 
-    def process_text(self, text: str, language: str) -> NlpArtifacts:  # noqa: D102
+    def process_text(self, text: str, language: str) -> NlpArtifacts:
         if self._full:
             return super().process_text(text, language)
         nlp = self.nlp[language]
@@ -107,10 +110,23 @@ def _pieces(text: str) -> list[str]:
     return out
 
 
+class FastContextEnhancer(LemmaContextAwareEnhancer):
+    """Presidio's context enhancer, finding a match's token by bisection instead of a scan of every
+    token (the scan built a spaCy Token per word per match: a seventh of the time on contracts)."""
+
+    @staticmethod
+    def _find_index_of_match_token(word: str, start: int, tokens, tokens_indices: list[int]) -> int:
+        i = bisect.bisect_right(tokens_indices, start) - 1
+        if i < 0 or start >= tokens_indices[i] + len(tokens[i]):
+            i += 1
+        if i >= len(tokens_indices):
+            raise ValueError(f"Did not find word {word!r} in the list of tokens")
+        return i
+
+
 def _registry(nlp_engine: LeanSpacyNlpEngine) -> RecognizerRegistry:
     registry = RecognizerRegistry(supported_languages=["en"])
     for rec in (
-        recognizers.NerRecognizer(),
         OfflineEmailRecognizer(),
         PhoneRecognizer(),
         CreditCardRecognizer(),
@@ -132,7 +148,8 @@ def analyzer() -> AnalyzerEngine:
     with _lock:
         engine = LeanSpacyNlpEngine()
         engine.load()
-        return AnalyzerEngine(registry=_registry(engine), nlp_engine=engine, supported_languages=["en"])
+        return AnalyzerEngine(registry=_registry(engine), nlp_engine=engine, supported_languages=["en"],
+                              context_aware_enhancer=FastContextEnhancer())
 
 
 @functools.cache

@@ -15,6 +15,7 @@ from lextune.vault.pii.vocab import (
     STRONG_SUFFIXES,
     US_STATE_CODES,
     words,
+    wordset,
 )
 
 # A capitalized token of a name: "Theravance", "THERAVANCE", "2TheMart.com", "AT&T", "i-Escrow",
@@ -23,7 +24,7 @@ TOK = (
     r"(?:(?=[\w'’&\-./]*[A-Za-z])[A-Z0-9][\w'’&\-./]*[\w]|[A-Z]|[a-z]{1,2}-?[A-Z][\w'’&\-.]*\w"
     r"|\([A-Z][A-Za-z]+(?:[ ][A-Z][A-Za-z]+)?\))"
 )
-CONN = r"(?:of|and|&|de|du|des|la|le|del|della|van|von|der|den|y|e|for|the|do|da|dos|das|et|und|on)"
+CONN = r"(?:of|and|&|de|du|des|la|le|del|della|van|von|der|den|y|e|for|the|do|da|dos|das|et|und|on|-|–)"
 SEP = r"[ \t]{1,3}"
 RUN = rf"{TOK}(?:{SEP}(?:{CONN}{SEP})*{TOK}){{0,8}}"
 # Lower-case "inc"/"llc"/"ltd" occur in filings ("BorrowMoney.com, inc"); other suffixes are matched
@@ -35,13 +36,17 @@ CANDIDATE = re.compile(rf"(?<![\w&])(?:{RUN})(?:{SUFFIX_TAIL})?")
 SUFFIX_AFTER = re.compile(SUFFIX_TAIL)
 
 # Words that end a name to their left: "AGREEMENT BETWEEN ACME CORP." names "ACME CORP.".
-BOUNDARY_WORDS = frozenset("""
+BOUNDARY_WORDS = wordset("""
 between among by with to from agreement exhibit whereas this dated amendment witnesseth signature page name
 title attention attn copy source if re dba d/b/a f/s/o c/o execution version confidential
-""".split())
+""")
 
-_CONNECTORS = frozenset("of and & de du des la le del della van von der den y e for the do da dos das et und on".split())
-_PERSON_TITLES = frozenset("mr mrs ms miss dr prof messrs sir esq jr sr ii iii iv".split())
+_CONNECTORS = wordset("""
+of and & de du des la le del della van von der den y e for the do da dos das et und on
+""")
+_PERSON_TITLES = wordset("""
+mr mrs ms miss dr prof messrs sir esq jr sr ii iii iv
+""")
 
 
 def tokens(text: str) -> list[str]:
@@ -100,7 +105,7 @@ def content_words(text: str) -> list[str]:
 def is_vocab_word(w: str) -> bool:
     if w in _CONNECTORS:
         return True
-    stems = {w, w[:-1] if w.endswith("s") else w}
+    stems = {w, w.removesuffix("s")}
     return any(x in GENERIC_WORDS or x in ROLE_WORDS or x in GEO_WORDS for x in stems) or w.upper() in US_STATE_CODES
 
 
@@ -124,8 +129,8 @@ def is_name_like(text: str, lower_words: set[str], strict: bool = False) -> bool
 
 
 def has_non_role_word(text: str) -> bool:
-    """"Global Technologies Group, Inc." has; "Licensee LLC" has not."""
-    return any(w not in ROLE_WORDS for w in content_words(text))
+    """"Global Technologies Group, Inc." has; "Licensee LLC" and "Delaware Corporation" have not."""
+    return any(w not in ROLE_WORDS and w not in GEO_WORDS and w not in _CONNECTORS for w in content_words(text))
 
 
 def is_public_body(text: str) -> bool:

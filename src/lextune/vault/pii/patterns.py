@@ -11,6 +11,8 @@ import re
 from presidio_analyzer import LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from lextune.vault.pii.vocab import wordset
+
 _STATES = (
     "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|"
     "Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|"
@@ -42,15 +44,21 @@ _UNIT = (
 )
 _SP = r"[ \t]{1,3}"
 _CITY = r"[A-Z][A-Za-z.'\-]+(?:[ \t]{1,2}[A-Z][A-Za-z.'\-]+){0,3}"
-_CITY_STATE_ZIP = rf"{_CITY},?{_SP}(?:{_STATES}|{_STATE_CODES})\.?,?(?:{_SP}|[ \t]*\n[ \t]*)\d{{5}}(?:-\d{{4}})?"
-_TAIL = rf"(?:[,\s]{{1,4}}(?:{_UNIT}))*(?:[,\s]{{1,4}}{_CITY_STATE_ZIP})?(?:,?{_SP}(?:{_COUNTRIES})\b)?"
+# Between the parts of an address: a comma, spaces (column layouts pad with dozens) or one line break.
+_GAP = r"(?:,?(?:[ \t]{1,40}|[ \t]*\n[ \t]*)|,)"
+# The postcode makes the state safe to match in any case ("Pa. 19460"); Australia's states too.
+_CITY_STATE_ZIP = (
+    rf"{_CITY},?{_SP}(?:(?i:{_STATES}|{_STATE_CODES})\.?,?(?:{_SP}|[ \t]*\n[ \t]*)\d{{5}}(?:-\d{{4}})?"
+    rf"|(?:VIC|NSW|QLD|TAS|ACT|Victoria|Queensland|Tasmania|New[ \t]South[ \t]Wales){_SP}\d{{4}})"
+)
+_TAIL = rf"(?:{_GAP}(?:{_UNIT}))*(?:{_GAP}{_CITY_STATE_ZIP})?(?:,?(?:{_SP}|[ \t]*\n[ \t]*)(?i:{_COUNTRIES})\b)?"
 _CITY_COUNTRY = rf"(?:,?{_SP}{_CITY})?[,.]?{_SP}(?:{_COUNTRIES})\b"
-_NUMBER = r"\b\d{1,6}(?:-\d{1,5})?[A-Za-z]?"
+_NUMBER = r"\b\d{1,6}(?:[ \t]?-[ \t]?\d{1,5}(?:st|nd|rd|th)?)?[A-Za-z]?"
 _NAME_WORDS = r"(?:(?:[NSEW]\.|[NS][EW]\.?|North|South|East|West|of|the|de|la|[A-Z0-9][\w'’.\-]*)[ \t]{1,3}){0,5}?"
 
 US_STREET = re.compile(
-    rf"{_NUMBER},?{_SP}{_NAME_WORDS}(?:(?:{_STREET})\b\.?(?:{_SP}\d+\b)?(?:,?{_SP}(?:[NSEW]\.?[EW]?\.?|North|South|East|West)\b\.?)?"
-    rf"{_TAIL}|[A-Z][\w'’.\-]*(?:[,\s]{{1,4}}(?:{_UNIT}))*[,\s]{{1,4}}{_CITY_STATE_ZIP}(?:,?{_SP}(?:{_COUNTRIES})\b)?)"
+    rf"{_NUMBER},?{_SP}{_NAME_WORDS}(?:(?:{_STREET})\b\.?(?:,?{_SP}(?:[NSEW]\.?[EW]?\.?|North|South|East|West)\b\.?)?"
+    rf"{_TAIL}|[A-Z][\w'’.\-]*(?:{_GAP}(?:{_UNIT}))*{_GAP}{_CITY_STATE_ZIP}(?:,?{_SP}(?i:{_COUNTRIES})\b)?)"
 )
 # "2nd Floor, Transpacific Haus Lini Highway, Port Vila. Vanuatu", "Unit 05, 4F, Energy Plaza No. 92,
 # Granville Road ... Hong Kong": a unit first, then the street, then city and country.
@@ -80,11 +88,11 @@ _LEAD = re.compile(
     re.IGNORECASE,
 )
 # Lower-case words that occur inside addresses ("9° andar", "suite 201", "Off Jalan Klang Lama").
-_PARTICLES = frozenset("""
-de la du des del da do di of the van von der le y e off and andar piso planta sala étage etage bis floor suite
-unit room no box
-""".split())
-_NOT_ADDRESS = re.compile(r"^(?:Section|Article|Exhibit|Schedule|Clause|Paragraph|Annex)\b|\*\*\*|Agreement", re.I)
+_PARTICLES = wordset("""
+de la du des del da do di of the van von der le y e off and andar piso planta sala étage etage bis floor
+suite unit room no box
+""")
+_NOT_ADDRESS = re.compile(r"^(?:Section|Article|Exhibit|Schedule|Clause|Paragraph|Annex)\b|\*\*\*|Agreement", re.IGNORECASE)
 _FREE_TOKEN = re.compile(r"[^\s,;()]+")
 
 

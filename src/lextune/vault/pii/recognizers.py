@@ -13,42 +13,33 @@ import re
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from lextune.vault.pii.dictionary import FIRST_NAMES, is_english
 from lextune.vault.pii.names import (
     CANDIDATE,
     CORPORATE,
     SUFFIX_AFTER,
     SUFFIX_TAIL,
-    alias_matches,
-    content_words,
-    has_fixed_name_word,
-    has_org_head,
-    is_vocab_word,
     suffix_strength,
     trim_left,
 )
-from lextune.vault.pii.vocab import ROLE_WORDS, is_role_phrase, words
-
-SOURCE = "source"
 
 
-def _result(etype: str, start: int, end: int, score: float, name: str, **meta) -> RecognizerResult:
+def result(etype: str, start: int, end: int, score: float, name: str, **meta) -> RecognizerResult:
     return RecognizerResult(etype, start, end, score, recognition_metadata={
         RecognizerResult.RECOGNIZER_NAME_KEY: name, **meta})
 
 
-def _candidates(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
+def candidates(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
     """Name-shaped runs (with their legal suffix) in text[lo:hi], trimmed at boundary words."""
     out = []
     for m in CANDIDATE.finditer(text, lo, hi):
         off, kept = trim_left(m.group())
         if kept:
             s = m.start() + off
-            out.append((s, _strip_end(text, s, m.end())))
+            out.append((s, strip_end(text, s, m.end())))
     return out
 
 
-def _strip_end(text: str, start: int, end: int) -> int:
+def strip_end(text: str, start: int, end: int) -> int:
     while end > start and text[end - 1] in ",;:'’ \t":
         end -= 1
     return end
@@ -64,10 +55,10 @@ class CorporateNameRecognizer(LocalRecognizer):
     def __init__(self):
         super().__init__(supported_entities=["PARTY"], name="CorporateNameRecognizer")
 
-    def load(self) -> None:  # noqa: D102
+    def load(self) -> None:
         pass
 
-    def analyze(self, text: str, entities, nlp_artifacts: NlpArtifacts | None = None):  # noqa: D102
+    def analyze(self, text: str, entities, nlp_artifacts: NlpArtifacts | None = None):
         out = []
         for m in CORPORATE.finditer(text):
             off, kept = trim_left(m.group("name"))
@@ -75,57 +66,23 @@ class CorporateNameRecognizer(LocalRecognizer):
                 continue
             start = m.start() + off
             strength = suffix_strength(m.group("suffix"))
-            out.append(_result("PARTY", start, m.end(), 0.9, self.name, source="suffix", suffix=strength))
+            out.append(result("PARTY", start, m.end(), 0.9, self.name, source="suffix", suffix=strength))
         for m in _DBA.finditer(text):
             before = text[max(0, m.start() - 40):m.start()].rstrip()
             # "Acme, Inc. d/b/a Foo" or "JVLS, LLC dba Foo"; not "Operational DBA Per Hour".
             if not (before.endswith(",") or SUFFIX_AFTER.search(" " + before[-12:]) and re.search(
                     rf"{SUFFIX_TAIL}$", before)):
                 continue
-            end = _strip_end(text, m.start("name"), m.end("name"))
-            out.append(_result("PARTY", m.start("name"), end, 0.9, self.name, source="dba"))
+            end = strip_end(text, m.start("name"), m.end("name"))
+            out.append(result("PARTY", m.start("name"), end, 0.9, self.name, source="dba"))
         return out
 
 
-# A parenthetical that defines an alias: ("Licensee"), (the "Company"), (hereinafter "Miltenyi"),
-# (collectively, "MusclePharm" or the "Company"); and the unbracketed form of some translations:
-# Hereafter referred to as the "Company" or "AZUL".
-_QUOTE_OPEN, _QUOTE_CLOSE = "\"“”'‘’", "\"“”'’‘"
-DEFINITION = re.compile(
-    r"\((?P<inner>[^()]{0,200}?[\"“”][^\"“”()]{1,80}[\"“”][^()]{0,200}?)\)"
-    r"|\((?P<single>\s*(?:the\s+)?['‘][^'’()]{1,60}['’]\s*)\)"
-    r"|\((?P<unquoted>\s*(?:hereinafter|hereafter)\s+(?:referred\s+to\s+as\s+)?(?:the\s+)?[A-Z][\w&\-]*(?:\s[A-Z][\w&\-]*){0,3}\s*)\)"
-    r"|(?P<bare>\b(?:[Hh]ereinafter|[Hh]ereafter)\s+(?:(?:individually|collectively)\s+)?(?:referred\s+to\s+as|called)"
-    r"\s+(?:the\s+)?[\"“][^\"“”]{1,60}[\"”](?:\s*(?:or|and)\s+(?:the\s+)?[\"“][^\"“”]{1,60}[\"”])*)"
-)
-_ALIAS = re.compile(r"[\"“”]\s*([^\"“”]{1,80}?)\s*[,.;]?\s*[\"“”]|['‘]([^'’]{1,60})['’]")
-# ", a Delaware corporation", ", an individual", ", a company incorporated under the laws of Brazil".
-_DESCRIPTOR = re.compile(
-    r",?\s*(?:a|an)\s+(?:[\w.\-/]+\s+){0,6}?(?:corporation|company|partnership|bank|association|trust|city|town|"
-    r"county|municipality|individual|entity|organization|société|groupement|GIE|fund|LLC|limited|society|"
-    r"cooperative|university|institution)\b"
-    r"|\b(?:organized|incorporated|existing|established|formed)\s+under\b",
-    re.IGNORECASE,
-)
 # Where the preamble ends: definitions after this are defined terms, not parties.
 _PREAMBLE_END = re.compile(
     r"\bWHEREAS\b|\bRECITALS\b|\bBACKGROUND\b|\bW\s?I\s?T\s?N\s?E\s?S\s?S\s?E\s?T\s?H\b|NOW,?\s+THEREFORE|"
     r"\bDEFINITIONS\b|\bIT IS AGREED\b",
 )
-# "... of the Venture. The principal office": a word in lower case, a full stop, a capital.
-_SENTENCE_END = re.compile(r"(?<=[a-z]{3}[.!?])\s+(?=[A-Z])|\n\s*\n")
-_LEFT_BOUNDARY = re.compile(r"\b(?:between|among|and|by)\b\s*:?|[:;]|\(\d\)", re.IGNORECASE)
-
-
-def quoted(inner: str) -> list[tuple[int, str]]:
-    """(offset, alias) of each quoted alias in a definition's text."""
-    out = []
-    for m in _ALIAS.finditer(inner):
-        g = 1 if m.group(1) is not None else 2
-        alias = m.group(g).strip(" ,.;")
-        if alias:
-            out.append((m.start(g), alias))
-    return out
 
 
 def preamble_end(text: str) -> int:
@@ -133,117 +90,11 @@ def preamble_end(text: str) -> int:
     return m.start() if m else min(len(text), 6000)
 
 
-class PartyDefinitionRecognizer(LocalRecognizer):
-    """The party-definition pattern: `Name, a Delaware corporation ("Alias")` and its variants.
-
-    The name is chosen among the capitalized runs before the parenthetical: the one the alias
-    abbreviates, else the one just before it, else the first after "between"/"and". It is kept as
-    a party when the alias is a role ("Licensee"), the name carries a legal suffix or a descriptor
-    (", a Delaware corporation"), or the definition sits in the preamble; otherwise `X ("Y")` is a
-    defined term ("Capitan Reef Aquifer ("CRA")").
-    """
-
-    def __init__(self):
-        super().__init__(supported_entities=["PARTY", "PERSON"], name="PartyDefinitionRecognizer")
-
-    def load(self) -> None:  # noqa: D102
-        pass
-
-    def analyze(self, text: str, entities, nlp_artifacts: NlpArtifacts | None = None):  # noqa: D102
-        preamble = preamble_end(text)
-        persons = _spans(nlp_artifacts, "PERSON")
-        places = _spans(nlp_artifacts, "LOCATION")
-        out = []
-        for m in DEFINITION.finditer(text):
-            group = next(g for g in ("inner", "single", "unquoted", "bare") if m.group(g) is not None)
-            base = m.start(group)
-            if group == "unquoted":
-                word = re.search(r"[A-Z][\w&\-]*(?:\s[A-Z][\w&\-]*){0,3}\s*$", m.group(group))
-                aliases = [(base + word.start(), word.group().strip())]
-            else:
-                aliases = [(base + off, a) for off, a in quoted(m.group(group))]
-            if not aliases:
-                continue
-            lo = max(0, m.start() - 600)
-            # The name is in the same sentence as its definition: start after the last sentence end.
-            # (A "Hereafter referred to as" line names the paragraph above it, so it may cross one.)
-            ends = [e.end() for e in _SENTENCE_END.finditer(text, lo, m.start())
-                    if group != "bare" or not e.group().startswith("\n")]
-            lo = ends[-1] if ends else lo
-            cands = [(s, e) for s, e in _candidates(text, lo, m.start())
-                     if not any(ps <= s and e <= pe for ps, pe in places) and has_fixed_name_word(text[s:e])
-                     and text[s - 1:s] not in _QUOTE_OPEN]
-            if not cands:
-                continue
-            names = [a for a in aliases if not is_role_phrase(a[1])]
-            roles = [a for a in aliases if is_role_phrase(a[1])]
-            chosen = next((c for c in reversed(cands) if any(alias_matches(a, text[c[0]:c[1]]) for _, a in names)),
-                          None)
-            if chosen is None and not text[cands[-1][1]:m.start()].strip(" \t\n,"):
-                chosen = cands[-1]
-            if chosen is None:
-                bounds = [b.end() for b in _LEFT_BOUNDARY.finditer(text, lo, m.start())]
-                after = [c for c in cands if bounds and c[0] >= bounds[-1]]
-                chosen = after[0] if after else None
-            if chosen is None:
-                continue
-            s, e = chosen
-            name = text[s:e]
-            gap = text[e:m.start()]
-            # A party role ("Licensee", "the Company") makes what it names a party; "Party"/"Parties"
-            # alone names both parties at once and "Sponsor Staff" is a defined term.
-            role_alias = any(_is_party_role(a) for _, a in roles)
-            # A name alias must abbreviate the name or look like a name itself; "the "Initial Well""
-            # after a party's name is a defined term, kept intact and not tied to the party.
-            names = [(a_s, a) for a_s, a in names if alias_matches(a, name) or _looks_like_name(a)]
-            in_preamble = m.start() < preamble and any(alias_matches(a, name) for _, a in names) and (
-                has_org_head(name) or any(not is_english(w) and not is_vocab_word(w) for w in content_words(name)))
-            person = any(ps <= s and e <= pe for ps, pe in persons) or re.search(
-                r"\ban\s+individual\b", gap, re.IGNORECASE) is not None
-            # "Peyton Manning (hereinafter called "Manning")": a person's short name, wherever defined.
-            parts = [a for _, a in names if _is_part_of(a, name)]
-            person_alias = bool(parts) and len(content_words(name)) >= 2 and (
-                person or content_words(name)[0] in FIRST_NAMES or _person_like(name, parts[0]))
-            if not (role_alias or has_org_head(name) or _DESCRIPTOR.search(gap) or in_preamble or person_alias):
-                continue
-            person = person or (person_alias and not has_org_head(name))
-            etype = "PERSON" if person and not has_org_head(name) else "PARTY"
-            out.append(_result(etype, s, e, 0.95, self.name, source="definition",
-                               aliases=[(a_s, a_s + len(a), a) for a_s, a in names]))
-        return out
+def spans(nlp_artifacts: NlpArtifacts | None, label: str) -> list[tuple[int, int]]:
+    return [(s, e) for s, e, lab in entityspans(nlp_artifacts) if lab == label]
 
 
-def _is_part_of(alias: str, name: str) -> bool:
-    """"Manning" of "Peyton Manning": one or two of the name's words, not an acronym."""
-    a = [w for w in words(alias) if w != "the"]
-    return 0 < len(a) <= 2 and set(a) < set(words(name))
-
-
-def _person_like(name: str, alias: str) -> bool:
-    """Two or three capitalized words, those not in the alias coined: "Peyton Manning" ("Manning")."""
-    toks = name.split()
-    rest = [w for w in content_words(name) if w not in words(alias)]
-    return 2 <= len(toks) <= 3 and all(t[:1].isupper() and not t.isupper() for t in toks) and bool(rest) and all(
-        not is_english(w) and not is_vocab_word(w) for w in rest)
-
-
-def _looks_like_name(alias: str) -> bool:
-    """"ACSI", "SutroVax", "Jefferies": an acronym or a word no dictionary has."""
-    a = alias.strip()
-    return bool(re.fullmatch(r"[A-Z0-9&\-.]{2,8}", a)) or any(
-        not is_english(w) and not is_vocab_word(w) for w in words(a))
-
-
-def _is_party_role(alias: str) -> bool:
-    ws = [w for w in words(alias) if w not in ("the", "a", "an")]
-    return bool(ws) and all(w in ROLE_WORDS for w in ws) and not set(ws) <= {"party", "parties"}
-
-
-def _spans(nlp_artifacts: NlpArtifacts | None, label: str) -> list[tuple[int, int]]:
-    return [(s, e) for s, e, lab in entity_spans(nlp_artifacts) if lab == label]
-
-
-def entity_spans(nlp_artifacts: NlpArtifacts | None) -> list[tuple[int, int, str]]:
+def entityspans(nlp_artifacts: NlpArtifacts | None) -> list[tuple[int, int, str]]:
     """The NER entities as (start, end, label) in the original text (the model ran on squeezed text)."""
     if nlp_artifacts is None:
         return []
@@ -263,12 +114,12 @@ class NerRecognizer(LocalRecognizer):
     def __init__(self):
         super().__init__(supported_entities=["PERSON", "ORGANIZATION"], name="NerRecognizer")
 
-    def load(self) -> None:  # noqa: D102
+    def load(self) -> None:
         pass
 
-    def analyze(self, text: str, entities, nlp_artifacts: NlpArtifacts | None = None):  # noqa: D102
-        return [_result(lab, s, e, 0.85, self.name, source="spacy")
-                for s, e, lab in entity_spans(nlp_artifacts) if lab in ("PERSON", "ORGANIZATION")]
+    def analyze(self, text: str, entities, nlp_artifacts: NlpArtifacts | None = None):
+        return [result(lab, s, e, 0.85, self.name, source="spacy")
+                for s, e, lab in entityspans(nlp_artifacts) if lab in ("PERSON", "ORGANIZATION")]
 
 
 class PreambleRecognizer(LocalRecognizer):
@@ -279,10 +130,10 @@ class PreambleRecognizer(LocalRecognizer):
     def __init__(self):
         super().__init__(supported_entities=["PARTY"], name="PreambleRecognizer")
 
-    def load(self) -> None:  # noqa: D102
+    def load(self) -> None:
         pass
 
-    def analyze(self, text: str, entities, nlp_artifacts: NlpArtifacts | None = None):  # noqa: D102
+    def analyze(self, text: str, entities, nlp_artifacts: NlpArtifacts | None = None):
         first = re.search(r"\b(?:between|among)\b", text[:8000], re.IGNORECASE)
         if not first:
             return []
@@ -291,8 +142,8 @@ class PreambleRecognizer(LocalRecognizer):
         for m in self._AFTER.finditer(text, first.start(), end):
             c = CANDIDATE.match(text, m.end())
             if c:
-                e = _strip_end(text, c.start(), c.end())
-                out.append(_result("PARTY", c.start(), e, 0.86, self.name, source="preamble"))
+                e = strip_end(text, c.start(), c.end())
+                out.append(result("PARTY", c.start(), e, 0.86, self.name, source="preamble"))
         return out
 
 
@@ -326,16 +177,19 @@ class SignatoryRecognizer(LocalRecognizer):
     def __init__(self):
         super().__init__(supported_entities=["PERSON"], name="SignatoryRecognizer")
 
-    def load(self) -> None:  # noqa: D102
+    def load(self) -> None:
         pass
 
-    def analyze(self, text: str, entities, nlp_artifacts: NlpArtifacts | None = None):  # noqa: D102
+    def analyze(self, text: str, entities, nlp_artifacts: NlpArtifacts | None = None):
         out = []
         for pattern, source in ((SIGNATURE, "signature"), (HONORIFIC, "honorific"), (TITLED, "titled")):
             for m in pattern.finditer(text):
-                out.append(_result("PERSON", m.start("name"), m.end("name"), 0.9, self.name, source=source))
+                out.append(result("PERSON", m.start("name"), m.end("name"), 0.9, self.name, source=source))
         return out
 
 
 def legal_name_recognizers() -> list[LocalRecognizer]:
-    return [CorporateNameRecognizer(), PartyDefinitionRecognizer(), PreambleRecognizer(), SignatoryRecognizer()]
+    from lextune.vault.pii.definitions import PartyDefinitionRecognizer
+
+    return [NerRecognizer(), CorporateNameRecognizer(), PartyDefinitionRecognizer(), PreambleRecognizer(),
+            SignatoryRecognizer()]

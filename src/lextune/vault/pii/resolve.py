@@ -28,8 +28,9 @@ from lextune.vault.pii.names import (
     is_person_shaped,
     is_public_body,
     split_suffix,
+    suffix_strength,
 )
-from lextune.vault.pii.vocab import is_role_phrase, words
+from lextune.vault.pii.vocab import is_role_phrase, words, wordset
 
 NAME_TYPES = ("PARTY", "PERSON")
 _TYPE_MAP = {"ORGANIZATION": "PARTY"}
@@ -61,13 +62,25 @@ def core_key(text: str) -> str:
     """"theravance" for "THERAVANCE, INC." and "The Theravance Inc"."""
     core, _ = split_suffix(text)
     k = norm(core)
-    return k[4:] if k.startswith("the ") else k
+    return k.removeprefix("the ")
 
 
 def person_key(text: str) -> str:
     """First and last name, initials and suffixes dropped: "william parent" for "William M. Parent"."""
     ws = [w for w in words(text) if len(w) > 1 and w not in ("jr", "sr", "ii", "iii", "iv")]
     return f"{ws[0]} {ws[-1]}" if len(ws) >= 2 else (ws[0] if ws else "")
+
+
+def _acronyms(name: str) -> set[str]:
+    core, suffix = split_suffix(name)
+    toks = [t for t in re.findall(r"[A-Za-z][\w'’&\-]*", core) if not (t.islower() and t in ("of", "and", "the", "de"))]
+    if len(toks) < 2:
+        return set()
+    base = "".join(t[0].upper() for t in toks)
+    out = {base}
+    if suffix.strip(" ,."):
+        out.add(base + suffix.strip(" ,.")[0].upper())
+    return {a for a in out if len(a) >= 3}
 
 
 def initial_key(text: str) -> str:
@@ -86,7 +99,13 @@ def _clean(text: str, start: int, end: int) -> tuple[int, int]:
         end -= 2
     if text.startswith("the ", start):
         start += 4
+    lead = _LEAD_CONNECTOR.match(text, start, end)  # "DBA IMNTV", "c/o CRIC Holdings Limited"
+    if lead:
+        start = lead.end()
     return start, end
+
+
+_LEAD_CONNECTOR = re.compile(r"(?i:d/b/a|dba|t/a|f/s/o|c/o)\s+")
 
 
 class Resolver:
@@ -122,14 +141,14 @@ class Resolver:
         if span.casefold() in self.protected and source != "definition":
             return None
         _, suffix = split_suffix(span)
-        if is_role_phrase(span) and not (suffix and meta.get("suffix") == "strong"):
+        if is_role_phrase(span) and suffix_strength(suffix) != "strong":
             return None
         n_words = len(content_words(span))
         if source in ("definition", "dba"):
             ok = has_fixed_name_word(span) or bool(suffix)
         elif source == "suffix":
             # "Operating Company", "Holding Company": a weak suffix after prose words is a phrase.
-            ok = has_non_role_word(span) and has_fixed_name_word(span) if meta.get("suffix") == "strong" else (
+            ok = has_non_role_word(span) if meta.get("suffix") == "strong" else (
                 is_name_like(span, self.lower_words) and has_coined_word(span, self.lower_words))
         elif source == "spacy":
             # A bare NER guess needs two words, none of them prose, and for an organization a coined
@@ -194,8 +213,14 @@ class Resolver:
                 found = re.search(rf"\b{re.escape(part)}\b", span, re.IGNORECASE)
                 if len(part) >= 4 and found and has_coined_word(part, self.lower_words):
                     ent.forms.add(found.group())
+        if ent.entity_type == "PARTY" and ent.strong:
+            # "DCL" for "Dairy Crest Limited", "BSP" for "Bank South Pacific Limited": an ALL-CAPS
+            # word made of the name's initials, where the document uses one.
+            for acro in _acronyms(span):
+                if re.search(rf"(?<![\w&]){acro}(?![\w&])", self.text):
+                    ent.forms.add(acro)
         first = core.split()[0] if ent.entity_type == "PARTY" and ent.strong and len(core.split()) > 1 else ""
-        if len(first) >= 4 and has_coined_word(first, self.lower_words):
+        if (len(first) >= 4 or len(first) == 3 and first.isupper()) and has_coined_word(first, self.lower_words):
             # "MobileVision" for "MobileVision Communications Ltd.": a coined first word is the short
             # name; it is searched for, not used to merge entities ("Sucampo Pharma" is not
             # "Sucampo Pharmaceuticals").
@@ -226,11 +251,11 @@ class Resolver:
         return out
 
 
-_SIGNATURE_LABELS = frozenset("""
-name title by date signature print printed its witness attention attn per signed sign position function s /s/
-president ceo cfo coo cto chief executive officer director secretary treasurer manager counsel general vice
-chairman founder member partner managing address tel fax phone email e-mail
-""".split())
+_SIGNATURE_LABELS = wordset("""
+name title by date signature print printed its witness attention attn per signed sign position function s
+/s/ president ceo cfo coo cto chief executive officer director secretary treasurer manager counsel general
+vice chairman founder member partner managing address tel fax phone email e-mail
+""")
 
 
 def _trim_person(text: str, start: int, end: int) -> tuple[int, int]:
