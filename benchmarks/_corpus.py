@@ -39,7 +39,8 @@ def read_contracts(path: Path, limit: int | None = None) -> list[Contract]:
             if limit is not None and len(out) >= limit:
                 break
             row = json.loads(line)
-            out.append(Contract(id=row.get("id", str(len(out))), title=row.get("title", ""), text=row["text"]))
+            out.append(Contract(id=row.get("id", str(len(out))), title=row.get("title", ""),
+                                text=row["text"]))
     return out
 
 
@@ -62,7 +63,8 @@ def write_texts(contracts: list[Contract], folder: Path, copies: int = 0) -> int
     n_chars = 0
     for i, c in enumerate(contracts):
         for k in range(max(copies, 1)):
-            text = c.text if copies == 0 else f"Benchmark copy {k + 1} of {copies} of contract {c.id}\n\n{c.text}"
+            header = f"Benchmark copy {k + 1} of {copies} of contract {c.id}\n\n"
+            text = c.text if copies == 0 else header + c.text
             name = f"{i:04d}.txt" if copies == 0 else f"{i:04d}-{k + 1:02d}.txt"
             (folder / name).write_text(text, encoding="utf-8")
             n_chars += len(text)

@@ -12,8 +12,9 @@ The comparison is only fair read with this in mind: lextune's ingest does much m
 chunk, near-duplicate document families, a SQLite store with an FTS5 index, an audit event per
 document), so the ratio is the price of that work, not a like-for-like race.
 
-Also measured: peak RSS of an ingest at 1x and 10x a subset of the corpus (each in its own subprocess;
-the parent's and the largest worker's ru_maxrss), and the anonymizer's cost per page.
+Also measured: peak RSS of an ingest at 1x and 10x a subset of the corpus (each in its own subprocess:
+the parent's ru_maxrss, and the largest worker's by RUSAGE_CHILDREN and by sampled VmHWM), and the
+anonymizer's cost per page. A timer stops the run, naming the file, when ingest stalls (--stall).
 
     .venv/bin/python benchmarks/ingest_throughput.py [--cuad PATH] [--limit N] [--pdf-limit N]
         [--workers N] [--rss-contracts 30] [--pii-sample 10] [--skip-rss] [--skip-pdf] [--skip-pii]
@@ -38,6 +39,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 import _corpus
 from _corpus import CHARS_PER_PAGE, text_pages
@@ -60,7 +62,8 @@ def baseline_splitter() -> tuple[str, Callable[[str], list[str]]]:
     except ImportError:
         return f"fixed-size character splitter ({CHUNK:,} chars, {OVERLAP} overlap)", split_fixed
     splitter = RecursiveCharacterTextSplitter(chunk_size=CHUNK, chunk_overlap=OVERLAP)
-    return f"LangChain RecursiveCharacterTextSplitter ({CHUNK:,} chars, {OVERLAP} overlap)", splitter.split_text
+    label = f"LangChain RecursiveCharacterTextSplitter ({CHUNK:,} chars, {OVERLAP} overlap)"
+    return label, splitter.split_text
 
 
 def baseline_text(folder: Path, split: Callable[[str], list[str]]) -> tuple[float, int]:
@@ -109,7 +112,7 @@ class Watchdog:
     def on_file(self, _path: Path) -> None:
         self.done, self.last = self.done + 1, time.monotonic()
 
-    def __enter__(self) -> Watchdog:
+    def __enter__(self) -> Self:
         self._previous = signal.signal(signal.SIGALRM, self._check)
         signal.setitimer(signal.ITIMER_REAL, 5, 5)
         return self
@@ -147,7 +150,8 @@ def lextune_ingest(folder: Path, home: Path, workers: int):
 
 def check(report, n_files: int) -> str:
     if report.errors or report.n_files != n_files:
-        raise SystemExit(f"ingest did not take every file: {report.n_files}/{n_files}, errors {report.errors[:3]}")
+        raise SystemExit(f"ingest did not take every file: {report.n_files}/{n_files}, "
+                         f"errors {report.errors[:3]}")
     return (f"{report.n_files} files, {len(report.added)} documents stored "
             f"({len(report.duplicates)} exact duplicates skipped), {report.n_chunks:,} chunks")
 
@@ -200,7 +204,7 @@ class ChildPeaks:
             for pid in _children():
                 self.peaks[pid] = max(self.peaks.get(pid, 0), _hwm_kb(pid))
 
-    def __enter__(self) -> ChildPeaks:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -218,8 +222,8 @@ def rss_child(folder: Path, home: Path, workers: int) -> None:
     with ChildPeaks() as children:
         seconds, report = lextune_ingest(folder, home, workers)
     print(json.dumps({
-        "seconds": seconds, "files": report.n_files, "documents": len(report.added), "chunks": report.n_chunks,
-        "errors": len(report.errors), "before_kb": before_kb,
+        "seconds": seconds, "files": report.n_files, "documents": len(report.added),
+        "chunks": report.n_chunks, "errors": len(report.errors), "before_kb": before_kb,
         "parent_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "child_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,  # the largest waited-for child
         "child_hwm_kb": max(children.peaks.values(), default=0), "n_children": len(children.peaks),
@@ -234,9 +238,10 @@ _LAUNCH = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
 def measure_rss(folder: Path, home: Path, workers: int) -> dict:
     cmd = [sys.executable, "-c", _LAUNCH, sys.executable, str(Path(__file__).resolve()), "--rss-child",
            str(folder), "--rss-home", str(home), "--workers", str(workers), "--stall", str(STALL_S)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"RSS subprocess failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+        raise SystemExit(f"RSS subprocess failed ({done.returncode}):\n"
+                         f"{done.stdout[-2000:]}{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -248,8 +253,8 @@ def rss_section(contracts: list, workers: int, n_contracts: int, tmp: Path) -> N
         n_chars = _corpus.write_texts(subset, folder, copies=copies)
         r = runs[copies] = measure_rss(folder, tmp / f"home-rss-{copies}x", workers)
         pages = text_pages(n_chars)
-        print(f"rss {copies:>2}x: {r['files']} files, {pages:,.0f} pages, {r['chunks']:,} chunks, {r['seconds']:.1f} s "
-              f"({pages / r['seconds']:,.1f} pages/s)")
+        print(f"rss {copies:>2}x: {r['files']} files, {pages:,.0f} pages, {r['chunks']:,} chunks, "
+              f"{r['seconds']:.1f} s ({pages / r['seconds']:,.1f} pages/s)")
         print(f"rss {copies:>2}x: peak RSS parent {r['parent_kb'] / 1024:,.1f} MiB (ru_maxrss; "
               f"{r['before_kb'] / 1024:,.1f} MiB after imports, before ingest); largest worker "
               f"{r['child_hwm_kb'] / 1024:,.1f} MiB (VmHWM sampled every 0.1 s over {r['n_children']} child "
@@ -284,8 +289,8 @@ def pii_section(contracts: list, n_sample: int) -> None:
         n_chars += len(c.text)
     seconds = time.perf_counter() - start
     pages = text_pages(n_chars)
-    print(f"anonymization: {len(sample)} contracts, {pages:,.0f} pages, {n_red:,} redactions, {seconds:.1f} s "
-          f"(one process, after one warm-up call)")
+    print(f"anonymization: {len(sample)} contracts, {pages:,.0f} pages, {n_red:,} redactions, "
+          f"{seconds:.1f} s (one process, after one warm-up call)")
     print(f"anonymization: {1000 * seconds / pages:,.1f} ms/page, {pages / seconds:,.2f} pages/s")
 
 
@@ -304,11 +309,13 @@ def profile_section(contracts: list, tmp: Path, n_contracts: int) -> None:
     prof.disable()
     stats = pstats.Stats(prof)
     by_name = {f"{Path(k[0]).name}:{k[2]}": v[3] for k, v in stats.stats.items()}  # cumulative seconds
-    prepare, store = by_name.get("ingest_worker.py:prepare_file", 0.0), by_name.get("vault.py:_store_file", 0.0)
+    prepare = by_name.get("ingest_worker.py:prepare_file", 0.0)
+    store = by_name.get("vault.py:_store_file", 0.0)
     print(f"profile: {len(subset)} contracts, {pages:,.0f} pages, workers=1: {seconds:.2f} s "
           f"({pages / seconds:,.1f} pages/s, {check(report, len(subset))})")
-    print(f"profile: prepare_file (worker side) {prepare:.2f} s, _store_file (parent side, serial) {store:.2f} s; "
-          f"with any number of workers the parent caps ingest at {pages / store:,.0f} pages/s")
+    print(f"profile: prepare_file (worker side) {prepare:.2f} s, _store_file (parent side, serial) "
+          f"{store:.2f} s (both under cProfile); however many workers prepare files, the parent's serial "
+          f"share caps ingest near {pages / store:,.0f} pages/s")
     stats.sort_stats("tottime").print_stats(20)
     stats.sort_stats("cumulative").print_stats(30)
 
@@ -325,7 +332,7 @@ def machine() -> str:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (f"machine: {platform.platform()}, {cpu}, {os.cpu_count()} cores ({usable} usable), "
-            f"Python {platform.python_version()}")
+            f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f} at start")
 
 
 def main() -> None:
@@ -334,9 +341,10 @@ def main() -> None:
     ap.add_argument("--cuad", type=Path, default=DEFAULT_CUAD, help="CUAD contracts JSON lines (with 'text')")
     ap.add_argument("--limit", type=int, default=None, help="contracts for the text corpus (default all)")
     ap.add_argument("--pdf-limit", type=int, default=40,
-                    help="contracts rendered as PDFs, spread over the text corpus (default 40: fpdf2 is slow)")
+                    help="contracts rendered as PDFs, spread over the corpus (default 40: fpdf2 is slow)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--rss-contracts", type=int, default=30, help="contracts in the 1x RSS corpus (10x: 10 copies)")
+    ap.add_argument("--rss-contracts", type=int, default=30,
+                    help="contracts in the 1x RSS corpus (10x: 10 copies of each)")
     ap.add_argument("--pii-sample", type=int, default=10, help="contracts timed through the anonymizer")
     ap.add_argument("--skip-rss", action="store_true")
     ap.add_argument("--skip-pdf", action="store_true")
@@ -356,13 +364,19 @@ def main() -> None:
 
     contracts = _corpus.read_contracts(args.cuad, args.limit)
     label, split = baseline_splitter()
+    import lextune
+
     print(machine())
+    print(f"lextune {lextune.__version__} from {Path(lextune.__file__).parent}")
     print(f"corpus: {args.cuad.name}, {len(contracts)} contracts, "
-          f"{sum(len(c.text) for c in contracts):,} characters; lextune workers={args.workers}")
+          f"{sum(len(c.text) for c in contracts):,} characters")
     print(f"baseline: file read (text) or pypdf extract_text (PDF) + {label}, one process, nothing stored")
-    print("lextune ingest does more than the baseline: legal-structure chunking (heading paths, recitals, "
-          "definitions, signature blocks), defined terms with spans, MinHash signatures of every document and "
-          "chunk, near-duplicate families, a SQLite store with an FTS5 index, and an audit event per document")
+    print("lextune ingest does more than the baseline: legal-structure chunking (heading paths, "
+          "recitals, definitions, signature blocks), defined terms with spans, MinHash signatures of every "
+          "document and chunk, near-duplicate families, a SQLite store with an FTS5 index, and an audit "
+          "event per document")
+    print(f"lextune: Vault(store, workers={args.workers}).ingest([folder]) into a fresh SQLite store; "
+          "PDF text through pypdfium2")
     print(f"page: {CHARS_PER_PAGE:,} characters for text files; a real page for PDFs")
     print()
     with tempfile.TemporaryDirectory(prefix="lextune-bench-") as tmp_name:
@@ -389,9 +403,9 @@ def main() -> None:
             print()
 
         if not args.skip_rss:
-            print(f"rss: {min(args.rss_contracts, len(contracts))} contracts spread over the corpus; 10x = ten "
-                  "copies of each, each with its own header line (not exact duplicates); each ingest in its "
-                  f"own subprocess, workers={args.workers}")
+            print(f"rss: {min(args.rss_contracts, len(contracts))} contracts spread over the corpus; 10x = "
+                  "ten copies of each, each with its own header line (not exact duplicates); each ingest in "
+                  f"its own subprocess, workers={args.workers}")
             rss_section(contracts, args.workers, args.rss_contracts, tmp)
             print()
 
@@ -401,6 +415,7 @@ def main() -> None:
 
         if args.profile:
             profile_section(contracts, tmp, args.profile_contracts)
+    print(f"load average {os.getloadavg()[0]:.2f} at end (other processes on this machine skew wall times)")
 
 
 if __name__ == "__main__":

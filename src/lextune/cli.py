@@ -146,7 +146,8 @@ def data_build(
     dd = manifest.get("dedup", {})
     anon = manifest.get("anonymization", {})
     out.print(f"anonymization: {'on ' + str(anon.get('redactions', {})) if anon.get('enabled') else 'OFF'}; "
-              f"dedup: {dd.get('cross_split_dropped', 0)} train rows dropped (passage in dev/test), "
+              f"dedup: {dd.get('cross_split_dropped', 0) + sum(dd.get('cross_split_rows_dropped', {}).values())} "
+              "train rows dropped (passage or row repeated in dev/test), "
               f"{sum(dd.get('near_duplicate_rows_dropped', {}).values())} near-duplicate rows dropped; "
               f"leakage check: passed", highlight=False)
     stdout.print(f"dataset {info.id} ({info.name}) at {info.path}")

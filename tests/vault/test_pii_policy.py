@@ -41,11 +41,14 @@ def test_parse_turns_bad_config_into_one_config_error_line():
         PiiPolicy.parse({"actions": {"SSN": "mask"}})
     assert "\n" not in str(e.value)
     assert PiiPolicy.parse({"actions": {"PERSON": "mask"}}).action("PERSON") == "mask"
+    assert PiiPolicy.from_actions({"ADDRESS": "keep"}).action("ADDRESS") == "keep"
+    with pytest.raises(ConfigError, match="PARTY"):
+        PiiPolicy.from_actions({"PARTY": "erase"})
 
 
 def test_config_hash_follows_policy_and_recognizer_version(monkeypatch):
-    base = PiiPolicy()
-    assert base.config_hash() == PiiPolicy(actions=dict(DEFAULT_ACTIONS)).config_hash()  # defaults are explicit
-    assert base.config_hash() != PiiPolicy(actions={"PERSON": "mask"}).config_hash()
+    base = PiiPolicy().config_hash()
+    assert base == PiiPolicy(actions=dict(DEFAULT_ACTIONS)).config_hash()  # defaults count as stated
+    assert base != PiiPolicy(actions={"PERSON": "mask"}).config_hash()
     monkeypatch.setattr(policy_module, "RECOGNIZERS_VERSION", "test-bump")
-    assert PiiPolicy().config_hash() != base.config_hash()
+    assert PiiPolicy().config_hash() != base

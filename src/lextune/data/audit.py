@@ -219,12 +219,17 @@ def _pii(rows: list[tuple[str, DatasetRow]], strings: Iterable[str]) -> PiiStats
 
 
 def _group_stats(groups: Iterable[list[tuple[str, DatasetRow]]], within: Counter[str]) -> tuple[int, list]:
-    """Count repeats within each split and rows whose group spans splits; a few cross-split examples."""
+    """Count repeats within each split and rows whose group spans splits; a few cross-split examples.
+
+    Within a split, rows of one document that look alike (several masks of one chunk) are one
+    example's variants, not boilerplate: only rows from other documents count as repeats.
+    """
     cross, examples = 0, []
     for members in groups:
         per_split = Counter(split for split, _ in members)
         for split, n in per_split.items():
-            within[split] += n - 1
+            docs = Counter(r.document_id for s, r in members if s == split)
+            within[split] += n - docs.most_common(1)[0][1]
         if len(per_split) > 1:
             cross += len(members)
             first = members[0]

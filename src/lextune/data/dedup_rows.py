@@ -34,46 +34,59 @@ def drop_duplicate_rows(
 ) -> tuple[dict[str, list[DatasetRow]], dict]:
     clusters = views.chunk_clusters()
     heldout_reps = {clusters[c] for c in clusters if views.chunk_split(c) in ("dev", "test")}
-    stats: dict = {"cross_split_dropped": 0, "near_duplicate_rows_dropped": Counter(),
+    stats: dict = {"cross_split_dropped": 0, "cross_split_rows_dropped": Counter(),
+                   "near_duplicate_rows_dropped": Counter(),
                    "boilerplate_chunks": sum(1 for c, rep in clusters.items() if rep != c)}
-    out: dict[str, list[DatasetRow]] = {}
+    fail = config.cross_split_duplicates == "fail"
+    passage_kept = {}
     for split, split_rows in rows.items():
         kept = []
         for r in split_rows:
-            if (split == "train" and config.cross_split_duplicates == "drop"
-                    and any(clusters.get(c, c) in heldout_reps for c in r.chunk_ids)):
+            if (split == "train" and not fail and any(clusters.get(c, c) in heldout_reps for c in r.chunk_ids)):
                 stats["cross_split_dropped"] += 1
                 continue
             kept.append(r)
-        out[split] = _cap_near_duplicates(kept, config, stats["near_duplicate_rows_dropped"])
-    stats["near_duplicate_rows_dropped"] = dict(stats["near_duplicate_rows_dropped"])
+        passage_kept[split] = kept
+    out = _dedup_rows(passage_kept, config, stats)
+    for key in ("cross_split_rows_dropped", "near_duplicate_rows_dropped"):
+        stats[key] = dict(stats[key])
     return out, stats
 
 
-def _cap_near_duplicates(rows: list[DatasetRow], config: BuildConfig, dropped: Counter) -> list[DatasetRow]:
-    by_task: dict[str, list[DatasetRow]] = {}
-    for r in rows:
-        by_task.setdefault(r.task, []).append(r)
-    keep: set[str] = set()
-    for task, task_rows in by_task.items():
-        texts = [row_content(r) for r in task_rows]
+def _dedup_rows(rows: dict[str, list[DatasetRow]], config: BuildConfig, stats: dict) -> dict[str, list[DatasetRow]]:
+    """Per task, cluster row contents over all splits: a training row repeating a held-out row is
+    dropped (its answer would be seen before the test), and within a split a cluster keeps the
+    rows of its first N documents."""
+    by_task: dict[str, list[tuple[str, DatasetRow]]] = {}
+    for split, split_rows in rows.items():
+        for r in split_rows:
+            by_task.setdefault(r.task, []).append((split, r))
+    drop: set[tuple[str, str]] = set()
+    for task, items in by_task.items():
+        texts = [row_content(r) for _, r in items]
+        keys = [f"{i}" for i in range(len(items))]
         if len(texts) >= _MIN_ROWS_FOR_NEAR_DUP:
             # The task's prompt template is shared by every row: leave its shingles out, or short
             # passages under one template would all look alike.
             sigs = minhashes_without_common_shingles(texts, min_texts=_MIN_ROWS_FOR_NEAR_DUP)
-            reps = cluster_near_duplicates(zip([r.id for r in task_rows], sigs, strict=True),
-                                           threshold=config.near_dup_threshold)
+            reps = cluster_near_duplicates(zip(keys, sigs, strict=True), threshold=config.near_dup_threshold)
         else:  # too few rows to tell template from content: exact duplicates only
             first: dict[str, str] = {}
-            reps = {r.id: first.setdefault(exact_key(t), r.id) for r, t in zip(task_rows, texts, strict=True)}
-        # Rows of one document may look alike (three masks of one chunk); what must not dominate is
-        # the same passage from many documents, so a cluster keeps the rows of its first N documents.
-        owners: dict[str, set[str]] = {}
-        for r in task_rows:
-            docs = owners.setdefault(reps.get(r.id, r.id), set())
+            reps = {k: first.setdefault(exact_key(t), k) for k, t in zip(keys, texts, strict=True)}
+        heldout = {reps[k] for k, (split, _) in zip(keys, items, strict=True) if split != "train"}
+        owners: dict[tuple[str, str], set[str]] = {}
+        for k, (split, r) in zip(keys, items, strict=True):
+            rep = reps[k]
+            if split == "train" and rep in heldout and config.cross_split_duplicates == "drop":
+                drop.add((split, r.id))
+                stats["cross_split_rows_dropped"][task] += 1
+                continue
+            # Rows of one document may look alike (three masks of one chunk); what must not dominate is
+            # the same passage from many documents, so a cluster keeps the rows of its first N documents.
+            docs = owners.setdefault((split, rep), set())
             if r.document_id in docs or len(docs) < config.rows_per_duplicate_cluster:
                 docs.add(r.document_id)
-                keep.add(r.id)
             else:
-                dropped[task] += 1
-    return [r for r in rows if r.id in keep]
+                drop.add((split, r.id))
+                stats["near_duplicate_rows_dropped"][task] += 1
+    return {split: [r for r in split_rows if (split, r.id) not in drop] for split, split_rows in rows.items()}

@@ -7,6 +7,7 @@ returns documents of the asking row's split, so no training row ever shows held-
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from lextune.core.records import Document, Redaction
 from lextune.core.store import Store
 from lextune.core.tables import ChunkRow
 from lextune.data.builders.base import DocView, Passage, redacted_slice
-from lextune.data.redactions import cached_redactions, count_by_type
+from lextune.data.redactions import count_by_type, redactions_for
 from lextune.data.splits import Split
 from lextune.vault.dedup import cluster_near_duplicates, signature_from_bytes
 from lextune.vault.search import fts_query
@@ -36,26 +37,27 @@ class DocViews:
     """Iterate DocViews of the build's documents; retrieval and dedup helpers over all of them."""
 
     def __init__(self, store: Store, vault: Vault, docs: list[Document], splits: dict[str, Split],
-                 config: BuildConfig, on_progress: Callable[[str, int, int], None] | None = None):
+                 config: BuildConfig, on_progress: Callable[[str, int, int], None] | None = None,
+                 workers: int | None = None):
         self.store, self.vault, self.config = store, vault, config
         self.docs = docs
         self.by_id = {d.id: d for d in docs}
         self.splits = splits
         progress = on_progress or (lambda stage, done, total: None)
+        workers = workers or os.cpu_count() or 1
         self.redactions: dict[str, list[Redaction]] = {}
         self.policy_hash = ""
         if config.anonymize:
-            from lextune.vault.pii import Anonymizer, PiiPolicy
+            from lextune.vault.pii import PiiPolicy
 
             policy = PiiPolicy.from_actions(config.pii_actions) if config.pii_actions else PiiPolicy()
-            anonymizer = Anonymizer(policy)
             self.policy_hash = policy.config_hash()
-            for i, d in enumerate(docs):
-                progress("anonymizing", i, len(docs))
-                self.redactions[d.id] = cached_redactions(
-                    store, d.id, vault.document_text(d.id), vault.defined_terms(d.id), anonymizer,
-                    self.policy_hash)
-            progress("anonymizing", len(docs), len(docs))
+            progress("anonymizing", 0, len(docs))
+            found = redactions_for(
+                store, [d.id for d in docs], config.pii_actions, self.policy_hash,
+                read=lambda doc_id: (vault.document_text(doc_id), vault.defined_terms(doc_id)),
+                workers=workers, on_done=lambda n: progress("anonymizing", n, len(docs)))
+            self.redactions = dict(found)
         self._signatures: dict[str, bytes] = {}
         self._chunk_doc: dict[str, str] = {}
         with store.session() as s:

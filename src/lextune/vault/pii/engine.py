@@ -17,7 +17,7 @@ import spacy
 import tldextract
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     EmailRecognizer,
@@ -36,6 +36,10 @@ _EXCLUDED_PIPES = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"
 # spaCy's memory grows with the text; long contracts are run in pieces cut at line breaks.
 _PIECE_CHARS = 50_000
 
+_UNUSED_LABELS = [
+    "CARDINAL", "DATE", "EVENT", "FAC", "LANGUAGE", "LAW", "MONEY", "NORP", "ORDINAL", "PERCENT", "PRODUCT",
+    "QUANTITY", "TIME", "WORK_OF_ART",
+]
 # No suffix_list_urls: tldextract answers from the snapshot in its wheel and never opens a socket;
 # no cache_dir: nothing is written under $HOME either.
 OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
@@ -52,7 +56,9 @@ class LeanSpacyNlpEngine(SpacyNlpEngine):
     """spaCy NER only, loaded from the installed package (never downloaded), long texts in pieces."""
 
     def __init__(self, model: str = SPACY_MODEL, full_pipeline: bool = False):
-        super().__init__(models=[{"lang_code": "en", "model_name": model}])
+        # Labels lextune does not use are dropped quietly (Presidio warns once per entity otherwise).
+        config = None if full_pipeline else NerModelConfiguration(labels_to_ignore=_UNUSED_LABELS)
+        super().__init__(models=[{"lang_code": "en", "model_name": model}], ner_model_configuration=config)
         self._model = model
         self._full = full_pipeline
 

@@ -7,7 +7,9 @@ Definitions (per gold entity type for recall, per predicted type for precision):
   out of precision, neither right nor wrong;
 - character precision: characters under redactions that lie in gold PII spans, over all redacted
   characters (the same NEUTRAL exclusion).
-The sample is split by contract into "dev" (recognizers were tuned on it) and "heldout" (not).
+The sample is split by contract: "dev" (the recognizers were tuned on it), "heldout" and "heldout2"
+(each measured blind once, then used for development too) and "test" (drawn last, measured once: the
+reported figures). scripts/make_pii_sample.py tells how each was drawn and labelled.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def sample_path() -> Path:
 
 
 def load_sample(split: str | None = None) -> list[SampleDoc]:
-    """The labelled sample (40 CUAD train contract excerpts); `split` is "dev", "heldout" or None."""
+    """The labelled sample (76 CUAD train contract excerpts); `split`: dev, heldout, heldout2, test, or None."""
     with gzip.open(sample_path(), "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     docs = [SampleDoc(r["id"], r["title"], r["split"], r["text"],
@@ -126,7 +128,7 @@ def table(rows: dict[str, Scores], types: list[str]) -> str:
     """A plain-text table: recall per gold type, then precision, one column per system."""
     names = list(rows)
     w = max(14, *(len(n) for n in names))
-    lines = [f"{'held-out recall':<18}" + "".join(f"{n:>{w + 2}}" for n in names) + f"{'gold spans':>12}"]
+    lines = [f"{'recall':<18}" + "".join(f"{n:>{w + 2}}" for n in names) + f"{'gold spans':>12}"]
     for t in types:
         tot = next(iter(rows.values())).gold_total[t]
         if tot:

@@ -62,6 +62,11 @@ class PiiPolicy(BaseModel):
             where = ".".join(str(p) for p in first["loc"])
             raise ConfigError(f"PII policy: {where}: {first['msg']}") from None
 
+    @classmethod
+    def from_actions(cls, actions: dict[str, str]) -> PiiPolicy:
+        """From "TYPE -> action" pairs (CLI `--pii ADDRESS=keep`, build config); errors as ConfigError."""
+        return cls.parse({"actions": dict(actions)})
+
     def action(self, entity_type: str) -> Action:
         return self.actions.get(entity_type, DEFAULT_ACTIONS.get(entity_type, "mask"))
 

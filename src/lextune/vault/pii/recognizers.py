@@ -18,6 +18,7 @@ from lextune.vault.pii.names import (
     CORPORATE,
     SUFFIX_AFTER,
     SUFFIX_TAIL,
+    split_suffix,
     suffix_strength,
     trim_left,
 )
@@ -45,6 +46,18 @@ def strip_end(text: str, start: int, end: int) -> int:
     return end
 
 
+_INNER_SUFFIX = re.compile(rf"{SUFFIX_TAIL}[ \t]+(?:and|or|&)[ \t]+")
+
+
+def split_companies(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """"XYZ HOLDINGS LLC and Acme GmbH" is two companies: split after each inner suffix + "and"."""
+    parts, s = [], start
+    for m in _INNER_SUFFIX.finditer(text, start, end):
+        tail = re.match(rf"{SUFFIX_TAIL}", text[m.start():m.end()])
+        parts.append((s, m.start() + tail.end()))
+        s = m.end()
+    parts.append((s, end))
+    return [(a, b) for a, b in parts if b > a]
 _DBA = re.compile(rf"\b(?:d/b/a|dba|DBA|D/B/A|doing[ \t]+business[ \t]+as)[ \t]+(?P<name>{CANDIDATE.pattern})")
 
 
@@ -64,9 +77,9 @@ class CorporateNameRecognizer(LocalRecognizer):
             off, kept = trim_left(m.group("name"))
             if not kept:
                 continue
-            start = m.start() + off
-            strength = suffix_strength(m.group("suffix"))
-            out.append(result("PARTY", start, m.end(), 0.9, self.name, source="suffix", suffix=strength))
+            for s, e in split_companies(text, m.start() + off, m.end()):
+                strength = suffix_strength(split_suffix(text[s:e])[1])
+                out.append(result("PARTY", s, e, 0.9, self.name, source="suffix", suffix=strength))
         for m in _DBA.finditer(text):
             before = text[max(0, m.start() - 40):m.start()].rstrip()
             # "Acme, Inc. d/b/a Foo" or "JVLS, LLC dba Foo"; not "Operational DBA Per Hour".
@@ -142,8 +155,8 @@ class PreambleRecognizer(LocalRecognizer):
         for m in self._AFTER.finditer(text, first.start(), end):
             c = CANDIDATE.match(text, m.end())
             if c:
-                e = strip_end(text, c.start(), c.end())
-                out.append(result("PARTY", c.start(), e, 0.86, self.name, source="preamble"))
+                for s, e in split_companies(text, c.start(), strip_end(text, c.start(), c.end())):
+                    out.append(result("PARTY", s, e, 0.86, self.name, source="preamble"))
         return out
 
 

@@ -34,6 +34,7 @@ from lextune.vault.pii.vocab import is_role_phrase, words, wordset
 
 NAME_TYPES = ("PARTY", "PERSON")
 _TYPE_MAP = {"ORGANIZATION": "PARTY"}
+_WEB = re.compile(r"@|https?://|www\.", re.IGNORECASE)  # an e-mail address or URL is not a name
 _QUOTED = re.compile(r"[\"“]([A-Z][^\"“”\n]{0,60}?)[,.]?[\"”]")
 
 
@@ -136,7 +137,7 @@ class Resolver:
         if etype == "PERSON":
             start, end = _trim_person(self.text, start, end)
         span = self.text[start:end]
-        if not span or "\n" in span or len(span.split()) > 10 or is_public_body(span):
+        if not span or "\n" in span or len(span.split()) > 10 or is_public_body(span) or _WEB.search(span):
             return None
         if span.casefold() in self.protected and source != "definition":
             return None
