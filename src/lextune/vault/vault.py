@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from lextune.core import audit
 from lextune.core.errors import NotFoundError
@@ -187,22 +187,26 @@ class Vault:
                 is_latest=True, signature=prep.signature,
             ))
             s.flush()
-            for a in doc.annotations:
-                s.add(AnnotationRow(document_id=doc_id, clause_type=a.clause_type, start=a.start, end=a.end,
-                                    text=a.text, kind=a.kind, label=a.label, extra=a.extra))
-            for t in prep.defined_terms:
-                s.add(DefinedTermRow(document_id=doc_id, **t.model_dump()))
+            # Core bulk inserts: building ORM objects for tens of thousands of chunk and term rows cost
+            # more than the inserts themselves (the parent's serial share caps parallel ingest).
+            if doc.annotations:
+                s.execute(insert(AnnotationRow), [
+                    {"document_id": doc_id, "clause_type": a.clause_type, "start": a.start, "end": a.end,
+                     "text": a.text, "kind": a.kind, "label": a.label, "extra": a.extra} for a in doc.annotations])
+            if prep.defined_terms:
+                s.execute(insert(DefinedTermRow), [{"document_id": doc_id, **t.model_dump()}
+                                                   for t in prep.defined_terms])
             chunk_rows = [
-                ChunkRow(id=f"{doc_id}:{i:04d}", document_id=doc_id, idx=i, start=sp.start, end=sp.end,
-                         section=sp.section, heading_path=sp.heading_path, kind=sp.kind,
-                         text=doc.text[sp.start:sp.end], signature=sig)
+                {"id": f"{doc_id}:{i:04d}", "document_id": doc_id, "idx": i, "start": sp.start, "end": sp.end,
+                 "section": sp.section, "heading_path": sp.heading_path, "kind": sp.kind,
+                 "text": doc.text[sp.start:sp.end], "signature": sig, "dup_of": None}
                 for i, (sp, sig) in enumerate(zip(prep.chunks, prep.chunk_signatures, strict=True))
             ]
-            s.add_all(chunk_rows)
-            s.flush()
-            if self.store.is_sqlite and chunk_rows:
-                s.execute(text("INSERT INTO chunks_fts(chunk_id, section, text) VALUES (:c, :s, :t)"),
-                          [{"c": c.id, "s": c.section, "t": c.text} for c in chunk_rows])
+            if chunk_rows:
+                s.execute(insert(ChunkRow), chunk_rows)
+                if self.store.is_sqlite:
+                    s.execute(text("INSERT INTO chunks_fts(chunk_id, section, text) VALUES (:c, :s, :t)"),
+                              [{"c": c["id"], "s": c["section"], "t": c["text"]} for c in chunk_rows])
             audit.record(s, "ingest", doc_id, {
                 "title": doc.title, "source": doc.source_path, "part": doc.part, "version": version,
                 "supersedes": previous.id if previous else None, "family": family,

@@ -13,6 +13,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from lextune.vault.pii.dictionary import FIRST_NAMES, is_english
 from lextune.vault.pii.names import (
+    acronym_of,
     alias_matches,
     content_words,
     has_fixed_name_word,
@@ -31,6 +32,8 @@ DEFINITION = re.compile(
     r"\((?P<inner>[^()]{0,200}?[\"“”][^\"“”()]{1,80}[\"“”][^()]{0,200}?)\)"
     r"|\((?P<single>\s*(?:the\s+)?['‘][^'’()]{1,60}['’]\s*)\)"
     r"|\((?P<unquoted>\s*(?:hereinafter|hereafter)\s+(?:referred\s+to\s+as\s+)?(?:the\s+)?[A-Z][\w&\-]*(?:\s[A-Z][\w&\-]*){0,3}\s*)\)"
+    # An acronym in bare brackets right after a name: Bristol-Myers Squibb Company (BMS).
+    r"|(?<=[\w.,]\s)\((?P<acro>[A-Z][A-Z0-9&]{1,7})\)"
     r"|(?P<bare>\b(?:[Hh]ereinafter|[Hh]ereafter)\s+(?:(?:individually|collectively)\s+)?(?:referred\s+to\s+as|called)"
     r"\s+(?:the\s+)?[\"“][^\"“”]{1,60}[\"”](?:\s*(?:or|and)\s+(?:the\s+)?[\"“][^\"“”]{1,60}[\"”])*)"
 )
@@ -81,9 +84,11 @@ class PartyDefinitionRecognizer(LocalRecognizer):
         places = spans(nlp_artifacts, "LOCATION")
         out = []
         for m in DEFINITION.finditer(text):
-            group = next(g for g in ("inner", "single", "unquoted", "bare") if m.group(g) is not None)
+            group = next(g for g in ("inner", "single", "unquoted", "acro", "bare") if m.group(g) is not None)
             base = m.start(group)
-            if group == "unquoted":
+            if group == "acro":
+                aliases = [(base, m.group(group))]
+            elif group == "unquoted":
                 word = re.search(r"[A-Z][\w&\-]*(?:\s[A-Z][\w&\-]*){0,3}\s*$", m.group(group))
                 aliases = [(base + word.start(), word.group().strip())]
             else:
@@ -112,6 +117,9 @@ class PartyDefinitionRecognizer(LocalRecognizer):
                 bounds = [b.end() for b in _LEFT_BOUNDARY.finditer(text, lo, m.start())]
                 after = [c for c in cands if bounds and c[0] >= bounds[-1]]
                 chosen = after[0] if after else None
+            if group == "acro" and (chosen is None or text[chosen[1]:m.start()].strip(" \t,") or not any(
+                    acronym_of(a, text[chosen[0]:chosen[1]]) for _, a in aliases)):
+                continue  # a bare-bracket acronym counts only as the initials of the name just before it
             if chosen is None:
                 continue
             s, e = chosen

@@ -148,10 +148,15 @@ def acronym_of(alias: str, name: str) -> bool:
     letters = re.sub(r"[^a-z0-9]", "", alias.lower())
     if len(letters) < 2:
         return False
-    toks = [t for t in re.split(r"[\s,]+", name) if re.search(r"[A-Za-z0-9]", t)]
-    initials_all = "".join(t.lstrip("(")[0].lower() for t in toks)
-    initials = "".join(t.lstrip("(")[0].lower() for t in toks if t.lower() not in _CONNECTORS)
-    return any(s.startswith(letters) for s in (initials, initials_all))
+    # "BMS" for "Bristol-Myers Squibb Company": hyphenated words give an initial each, or one.
+    for sep in (r"[\s,]+", r"[\s,\-]+"):
+        toks = [t.lstrip("(") for t in re.split(sep, name) if re.search(r"[A-Za-z0-9]", t)]
+        toks = [t for t in toks if t]
+        initials_all = "".join(t[0].lower() for t in toks)
+        initials = "".join(t[0].lower() for t in toks if t.lower() not in _CONNECTORS)
+        if any(s.startswith(letters) for s in (initials, initials_all)):
+            return True
+    return False
 
 
 def alias_matches(alias: str, name: str) -> bool:

@@ -61,9 +61,13 @@ def split_companies(text: str, start: int, end: int) -> list[tuple[int, int]]:
 _DBA = re.compile(rf"\b(?:d/b/a|dba|DBA|D/B/A|doing[ \t]+business[ \t]+as)[ \t]+(?P<name>{CANDIDATE.pattern})")
 
 
+# Signature blocks name the signing organization after "For and on behalf of", often on the next line.
+_BEHALF = re.compile(r"\b(?i:for[ \t]+and[ \t]+on[ \t]+behalf[ \t]+of)[ \t]*:?[ \t]*(?:\n[ \t]*)?")
+
+
 class CorporateNameRecognizer(LocalRecognizer):
-    """Capitalized runs ending in an entity suffix ("THERAVANCE, INC.", "Miltenyi Biotec GmbH"), and
-    trade names after "d/b/a"."""
+    """Capitalized runs ending in an entity suffix ("THERAVANCE, INC.", "Miltenyi Biotec GmbH"), trade
+    names after "d/b/a", and the organization after "For and on behalf of"."""
 
     def __init__(self):
         super().__init__(supported_entities=["PARTY"], name="CorporateNameRecognizer")
@@ -88,6 +92,13 @@ class CorporateNameRecognizer(LocalRecognizer):
                 continue
             end = strip_end(text, m.start("name"), m.end("name"))
             out.append(result("PARTY", m.start("name"), end, 0.9, self.name, source="dba"))
+        for m in _BEHALF.finditer(text):
+            c = CANDIDATE.match(text, m.end())
+            if c:
+                end = strip_end(text, c.start(), c.end())
+                if text[end:end + 7].startswith(" (publ)"):  # Swedish public companies: "TELIA AB (publ)"
+                    end += 7
+                out.append(result("PARTY", c.start(), end, 0.88, self.name, source="behalf"))
         return out
 
 

@@ -19,7 +19,10 @@ from presidio_analyzer import RecognizerResult
 
 from lextune.vault.pii.dictionary import FIRST_NAMES
 from lextune.vault.pii.names import (
+    CONN,
+    SEP,
     SUFFIX_AFTER,
+    TOK,
     content_words,
     has_coined_word,
     has_fixed_name_word,
@@ -27,10 +30,11 @@ from lextune.vault.pii.names import (
     is_name_like,
     is_person_shaped,
     is_public_body,
+    is_vocab_word,
     split_suffix,
     suffix_strength,
 )
-from lextune.vault.pii.vocab import is_role_phrase, words, wordset
+from lextune.vault.pii.vocab import ORG_HEADS, is_role_phrase, words, wordset
 
 NAME_TYPES = ("PARTY", "PERSON")
 _TYPE_MAP = {"ORGANIZATION": "PARTY"}
@@ -95,6 +99,8 @@ def _clean(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start] in " \t\n,;:\"“'(":
         start += 1
     while end > start and text[end - 1] in " \t\n,;:\"”')":
+        if text[end - 1] == ")" and text.count("(", start, end) > text.count(")", start, end - 1):
+            break  # a bracket the name opened: "TELIA AB (publ)"
         end -= 1
     if text[end - 2:end] in ("'s", "’s"):
         end -= 2
@@ -162,6 +168,8 @@ class Resolver:
                     span, self.lower_words)
         elif source == "preamble":
             ok = is_name_like(span, self.lower_words) and (bool(suffix) or has_coined_word(span, self.lower_words))
+        elif source == "behalf":  # "For and on behalf of StarHub": the label vouches for an organization
+            ok = bool(suffix) or is_name_like(span, self.lower_words)
         else:  # signature, titled, honorific: the label vouches for a person unless the words are prose
             # "Y. Mashima": an initial and a coined surname is a name too.
             initial = n_words == 1 and re.search(r"\b[A-Z]\.", span) is not None and has_fixed_name_word(span)
@@ -249,7 +257,41 @@ class Resolver:
                     if tail and ent.entity_type == "PARTY":
                         end = tail.end()
                     out.append(Mention(m.start(), end, ent.entity_type, "propagated", idx))
+        return out + self.family()
+
+    def family(self) -> list[Mention]:
+        """Organizations named after a party: "Federated Municipal Cash Trust" beside "FEDERATED
+        INVESTMENT MANAGEMENT COMPANY", "Nationwide Mutual Funds" beside "Nationwide Fund Management
+        LLC": a run that starts with a party's distinctive first word and ends in an organization noun."""
+        heads = {}
+        for ent in self.entities:
+            if ent.entity_type != "PARTY" or not ent.strong:
+                continue
+            for form in ent.forms:
+                core = split_suffix(form)[0].split()
+                w = core[0].strip(",") if len(core) > 1 else ""
+                lw = w.lower()
+                if (len(w) >= 3 and w[0].isupper() and w.isalpha() and not is_vocab_word(lw) and lw not in FIRST_NAMES
+                        and lw not in self.lower_words):
+                    heads[w[0] + w[1:].lower()] = heads[w.upper()] = None
+        out, index = [], {}
+        for w in heads:
+            for m in re.finditer(rf"(?<![\w&]){re.escape(w)}(?:{SEP}(?:{CONN}{SEP})*{TOK}){{1,7}}", self.text):
+                toks = list(re.finditer(r"[^\s]+", m.group()))
+                last = max((i for i, t in enumerate(toks) if i > 0 and t.group().lower().strip(",.") in _FAMILY_HEADS),
+                           default=0)
+                if not last:
+                    continue
+                end = m.start() + toks[last].end()
+                key = norm(self.text[m.start():end])
+                if key not in index:
+                    index[key] = len(self.entities)
+                    self.entities.append(Entity("PARTY", forms={self.text[m.start():end]}, keys={key}))
+                out.append(Mention(m.start(), end, "PARTY", "family", index[key]))
         return out
+
+
+_FAMILY_HEADS = ORG_HEADS | wordset("funds portfolio series trusts")
 
 
 _SIGNATURE_LABELS = wordset("""
