@@ -86,27 +86,23 @@ def redactions_for(
                 pending.append((doc_id, pool.submit(_analyse, actions, *read(doc_id))))
                 if len(pending) >= 2 * workers:
                     doc_id, fut = pending.pop(0)
-                    found = fut.result()
-                    save(store, doc_id, config_hash, found)
                     done += 1
-                    if on_done:
-                        on_done(done)
-                    yield doc_id, found
+                    yield _saved(store, doc_id, config_hash, fut.result(), done, on_done)
             for doc_id, fut in pending:
-                found = fut.result()
-                save(store, doc_id, config_hash, found)
                 done += 1
-                if on_done:
-                    on_done(done)
-                yield doc_id, found
+                yield _saved(store, doc_id, config_hash, fut.result(), done, on_done)
         return
     for doc_id in todo:
-        found = _analyse(actions, *read(doc_id))
-        save(store, doc_id, config_hash, found)
         done += 1
-        if on_done:
-            on_done(done)
-        yield doc_id, found
+        yield _saved(store, doc_id, config_hash, _analyse(actions, *read(doc_id)), done, on_done)
+
+
+def _saved(store: Store, doc_id: str, config_hash: str, found: list[Redaction], done: int,
+           on_done: Callable[[int], None] | None) -> tuple[str, list[Redaction]]:
+    save(store, doc_id, config_hash, found)
+    if on_done:
+        on_done(done)
+    return doc_id, found
 
 
 def originals(store: Store, document_ids: list[str], config_hash: str) -> set[str]:

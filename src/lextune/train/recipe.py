@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lextune.core.errors import ConfigError
+from lextune.core.yaml_config import describe_validation, read_yaml_mapping
 from lextune.models.catalog import DEFAULT_BASE_MODEL
 
 
@@ -45,34 +45,16 @@ class Recipe(BaseModel):
     min_rows: int = Field(10, ge=1, description="Refuse to train on fewer training rows.")
 
 
-def _describe(e: ValidationError, source: str) -> str:
-    parts = []
-    for err in e.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{key}'")
-        else:
-            parts.append(f"'{key}': {err['msg']} (got {err.get('input')!r})")
-    return f"{source}: invalid recipe: " + "; ".join(parts)
-
-
 def parse_recipe(data: dict | None, source: str = "recipe") -> Recipe:
     try:
         return Recipe.model_validate(data or {})
     except ValidationError as e:
-        raise ConfigError(_describe(e, source)) from None
+        raise ConfigError(describe_validation(e, source, "recipe")) from None
 
 
 def load_recipe(path: Path | None) -> Recipe:
     """Read and validate a YAML recipe; None gives the defaults."""
     if path is None:
         return Recipe()
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such recipe file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"{path}: a recipe is a YAML mapping of keys to values")
+    data = read_yaml_mapping(path, "recipe")
     return parse_recipe(data, str(path))

@@ -34,6 +34,8 @@ DEFINITION = re.compile(
     r"|\((?P<unquoted>\s*(?:hereinafter|hereafter)\s+(?:referred\s+to\s+as\s+)?(?:the\s+)?[A-Z][\w&\-]*(?:\s[A-Z][\w&\-]*){0,3}\s*)\)"
     # An acronym in bare brackets right after a name: Bristol-Myers Squibb Company (BMS).
     r"|(?<=[\w.,]\s)\((?P<acro>[A-Z][A-Z0-9&]{1,7})\)"
+    # A party role in bare brackets: The Right Solution, a Nevada Corporation (the COMPANY).
+    r"|\((?P<role>\s*(?:the\s+)?[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?\s*)\)"
     r"|(?P<bare>\b(?:[Hh]ereinafter|[Hh]ereafter)\s+(?:(?:individually|collectively)\s+)?(?:referred\s+to\s+as|called)"
     r"\s+(?:the\s+)?[\"“][^\"“”]{1,60}[\"”](?:\s*(?:or|and)\s+(?:the\s+)?[\"“][^\"“”]{1,60}[\"”])*)"
 )
@@ -84,9 +86,14 @@ class PartyDefinitionRecognizer(LocalRecognizer):
         places = spans(nlp_artifacts, "LOCATION")
         out = []
         for m in DEFINITION.finditer(text):
-            group = next(g for g in ("inner", "single", "unquoted", "acro", "bare") if m.group(g) is not None)
+            group = next(g for g in ("inner", "single", "unquoted", "acro", "role", "bare") if m.group(g) is not None)
             base = m.start(group)
-            if group == "acro":
+            if group == "role":
+                word = m.group(group).strip()
+                if not _is_party_role(word):
+                    continue
+                aliases = [(base + m.group(group).index(word), word)]
+            elif group == "acro":
                 aliases = [(base, m.group(group))]
             elif group == "unquoted":
                 word = re.search(r"[A-Z][\w&\-]*(?:\s[A-Z][\w&\-]*){0,3}\s*$", m.group(group))

@@ -62,6 +62,9 @@ _DBA = re.compile(rf"\b(?:d/b/a|dba|DBA|D/B/A|doing[ \t]+business[ \t]+as)[ \t]+
 
 
 # Signature blocks name the signing organization after "For and on behalf of", often on the next line.
+# "The University of Iowa": an institution named by its head noun first, which no suffix marks.
+_UNIVERSITY = re.compile(r"\b(?:(?:The|THE)[ \t]+)?(?:University|UNIVERSITY)[ \t]+(?:of|OF)[ \t]+[A-Z][\w\-]+"
+                         r"(?:[ \t]+(?!(?:and|or|the)\b)[A-Z][\w\-]+){0,2}")
 _BEHALF = re.compile(r"\b(?i:for[ \t]+and[ \t]+on[ \t]+behalf[ \t]+of)[ \t]*:?[ \t]*(?:\n[ \t]*)?")
 
 
@@ -92,6 +95,8 @@ class CorporateNameRecognizer(LocalRecognizer):
                 continue
             end = strip_end(text, m.start("name"), m.end("name"))
             out.append(result("PARTY", m.start("name"), end, 0.9, self.name, source="dba"))
+        for m in _UNIVERSITY.finditer(text):
+            out.append(result("PARTY", m.start(), m.end(), 0.88, self.name, source="behalf"))
         for m in _BEHALF.finditer(text):
             c = CANDIDATE.match(text, m.end())
             if c:

@@ -276,10 +276,16 @@ class Resolver:
                     heads[w[0] + w[1:].lower()] = heads[w.upper()] = None
         out, index = [], {}
         for w in heads:
-            for m in re.finditer(rf"(?<![\w&]){re.escape(w)}(?:{SEP}(?:{CONN}{SEP})*{TOK}){{1,7}}", self.text):
+            run = re.compile(rf"{re.escape(w)}(?:{SEP}(?:{CONN}{SEP})*{TOK}){{1,7}}")
+            for start in re.finditer(rf"(?<![\w&]){re.escape(w)}(?![\w&])", self.text):
+                m = run.match(self.text, start.start())
+                if not m:
+                    continue
                 toks = list(re.finditer(r"[^\s]+", m.group()))
-                last = max((i for i, t in enumerate(toks) if i > 0 and t.group().lower().strip(",.") in _FAMILY_HEADS),
-                           default=0)
+                # A list without commas ("Acme Bond Fund Acme Cash Trust") starts a new name at the word.
+                stop = next((i for i, t in enumerate(toks) if i > 0 and t.group() == w), len(toks))
+                last = max((i for i, t in enumerate(toks[:stop])
+                            if i > 0 and t.group().lower().strip(",.") in _FAMILY_HEADS), default=0)
                 if not last:
                     continue
                 end = m.start() + toks[last].end()
