@@ -174,7 +174,7 @@ def data_audit(
     if json_out:
         stdout.print_json(report.model_dump_json())
         return
-    from lextune.data.audit import render_text
+    from lextune.data.audit_text import render_text
 
     out.print(render_text(report))
     stdout.print(f"audit page: {page}")

@@ -218,7 +218,15 @@ def test_anonymization_is_on_by_default_and_opting_out_is_audited(vault_with_con
     assert not leaked, leaked[:5]
     assert "[PARTY_1]" in text
     assert read_manifest(info)["anonymization"]["enabled"]
+    # An authorized user can reverse the pseudonyms of a document; the access is audited.
+    from typer.testing import CliRunner
+
+    from lextune.cli import app
+
+    doc_id = next(r.document_id for r in read_rows(split_path(info, "train")))
+    shown = CliRunner().invoke(app, ["pii", "mapping", doc_id], catch_exceptions=False)
+    assert shown.exit_code == 0 and "[PARTY_1]" in shown.stdout
     build_dataset(store, BuildConfig(builders=["clauses"], anonymize=False))
     with store.session() as s:
         actions = [e.action for e in s.scalars(select(AuditEventRow))]
-    assert actions.count("pii.opt_out") == 1
+    assert actions.count("pii.opt_out") == 1 and actions.count("pii.reveal") == 1

@@ -171,3 +171,22 @@ def test_pseudonyms_restart_with_each_document(anon):
     second = anon.redactions("Notice to Quintaro Systems Inc.")
     assert [r.replacement for r in first] == [r.replacement for r in second] == ["[PARTY_1]"]
     assert re.fullmatch(r"\[PARTY_\d+\]", first[0].replacement)
+
+
+def test_bare_bracket_acronyms_roles_signing_lines_and_institutions(anon):
+    text = ("WHEREAS Bristol-Myers Squibb Company (BMS) has rights; BMS shall assign them. The Research and "
+            "Development (R&D) plan applies. It is made between Bruce Jenner; and The Right Solution, a Nevada "
+            "Corporation (the COMPANY), and The University of Iowa.\nFor and on behalf of\nStarHub\n")
+    found = {r.original for r in anon.redactions(text) if r.entity_type == "PARTY"}
+    assert found >= {"Bristol-Myers Squibb Company", "BMS", "The Right Solution", "The University of Iowa", "StarHub"}
+    assert not any("R&D" in f or "Research" in f or "COMPANY" == f for f in found)
+
+
+def test_funds_named_after_a_party_and_addresses_after_a_company(anon):
+    text = ("Zorblax Investment Management Company (\"Adviser\") advises: Zorblax Government Obligations Fund "
+            "Zorblax Municipal Cash Trust. Notices to GALEN (CHEMICALS) LIMITED of 4 Adelaide Street, Dun "
+            "Laoghaire, Co. Dublin, Ireland, or Deutsche Telekom AG, Friedrich-Ebert-Allee 140, 53113 Bonn, Germany.")
+    types = {r.original: r.entity_type for r in anon.redactions(text)}
+    assert types["Zorblax Government Obligations Fund"] == types["Zorblax Municipal Cash Trust"] == "PARTY"
+    assert types["4 Adelaide Street, Dun Laoghaire, Co. Dublin, Ireland"] == "ADDRESS"
+    assert types["Friedrich-Ebert-Allee 140, 53113 Bonn, Germany"] == "ADDRESS"

@@ -1,7 +1,9 @@
 """The measured PII recall, reproduced from the labelled sample shipped in the package.
 
-"test" is the part drawn last and measured once (scripts/make_pii_sample.py tells the history);
-its figures are the ones reported. Definitions: lextune.vault.pii.measure.
+"blind" is the part drawn and labelled last and measured once (scripts/make_pii_sample.py tells the
+history); its figures are the ones reported. The four earlier parts were used for development and are
+reproduced too, so a change in the recognizers shows up on every part. Definitions:
+lextune.vault.pii.measure.
 """
 
 from __future__ import annotations
@@ -12,39 +14,53 @@ import pytest
 
 from lextune.vault.pii import measure
 
-# Recall on the "test" split (20 CUAD train contracts, 538 party and 126 person spans), as reported.
-REPORTED_TEST_RECALL = {"PARTY": 0.924, "PERSON": 0.960, "ADDRESS": 0.605, "PHONE_NUMBER": 1.0}
+# Recall per part as measured (RECOGNIZERS_VERSION 2). "blind": 20 CUAD train contracts, 614 party,
+# 57 person and 34 address spans, measured once after the recognizers were frozen.
+REPORTED_RECALL = {
+    "blind": {"PARTY": 0.831, "PERSON": 0.842, "ADDRESS": 0.882, "EMAIL_ADDRESS": 1.0, "PHONE_NUMBER": 0.9},
+    "test": {"PARTY": 0.967, "PERSON": 0.960, "ADDRESS": 0.842, "PHONE_NUMBER": 1.0},
+    "heldout2": {"PARTY": 0.975, "PERSON": 0.964, "ADDRESS": 1.0},
+    "heldout": {"PARTY": 0.972, "PERSON": 0.988, "ADDRESS": 0.943},
+    "dev": {"PARTY": 0.947, "PERSON": 0.989, "ADDRESS": 0.909},
+}
+REPORTED_BLIND_PRECISION = 0.970
 TARGET = 0.95
 
 
 @pytest.fixture(scope="module")
-def test_scores() -> measure.Scores:
-    return measure.score(measure.load_sample("test"), measure.ours())
+def scores() -> dict[str, measure.Scores]:
+    return {split: measure.score(measure.load_sample(split), measure.ours()) for split in REPORTED_RECALL}
 
 
 def test_sample_ships_in_the_package_with_its_splits():
     docs = measure.load_sample()
     assert str(measure.sample_path()).endswith("lextune/demo_data/pii_sample.jsonl.gz")
-    assert Counter(d.split for d in docs) == {"dev": 20, "heldout": 20, "heldout2": 16, "test": 20}
-    assert len({d.id for d in docs}) == 76  # no contract in two splits
+    assert Counter(d.split for d in docs) == {"dev": 20, "heldout": 20, "heldout2": 16, "test": 20, "blind": 20}
+    assert len({d.id for d in docs}) == 96  # no contract in two splits
     spans = [(d, s, e, t) for d in docs for s, e, t in d.gold]
     assert {t for *_, t in spans} >= {"PARTY", "PERSON", "ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER", "NEUTRAL"}
     assert all(0 <= s < e <= len(d.text) and not d.text[s:e].isspace() for d, s, e, _ in spans)
 
 
-def test_reported_recall_is_reproduced(test_scores):
-    for etype, value in REPORTED_TEST_RECALL.items():
-        assert test_scores.recall(etype) == pytest.approx(value, abs=0.006), etype
-    assert test_scores.precision() >= 0.95
+@pytest.mark.parametrize("split", list(REPORTED_RECALL))
+def test_reported_recall_is_reproduced(scores, split):
+    for etype, value in REPORTED_RECALL[split].items():
+        assert scores[split].recall(etype) == pytest.approx(value, abs=0.006), (split, etype)
+    assert scores[split].precision() >= 0.95
 
 
-def test_person_recall_meets_the_target(test_scores):
-    assert test_scores.recall("PERSON") >= TARGET
+def test_reported_blind_precision_is_reproduced(scores):
+    assert scores["blind"].precision() == pytest.approx(REPORTED_BLIND_PRECISION, abs=0.006)
 
 
-@pytest.mark.xfail(strict=True, reason="PARTY recall on the final held-out split is 0.924, below the 0.95 target")
-def test_party_recall_meets_the_target(test_scores):
-    assert test_scores.recall("PARTY") >= TARGET
+@pytest.mark.xfail(strict=True, reason="PERSON recall on the blind part is 0.842, below the 0.95 target")
+def test_person_recall_meets_the_target(scores):
+    assert scores["blind"].recall("PERSON") >= TARGET
+
+
+@pytest.mark.xfail(strict=True, reason="PARTY recall on the blind part is 0.831, below the 0.95 target")
+def test_party_recall_meets_the_target(scores):
+    assert scores["blind"].recall("PARTY") >= TARGET
 
 
 def test_scoring_counts_coverage_and_precision_as_documented():

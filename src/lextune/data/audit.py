@@ -3,7 +3,8 @@
 Counts per split, task, clause type and metadata value; token lengths; label balance; duplicates and
 PII left; and warnings a legal engineer acts on (too small to tune, thin categories, one client or
 jurisdiction dominating the training rows). The report is a pydantic model, so the CLI can print it,
-dump it as JSON, or render the HTML page (audit_html.py) from the same numbers.
+dump it as JSON, or render the terminal summary (audit_text.py) or the HTML page (audit_html.py) from
+the same numbers.
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
 
 from lextune.core.records import DatasetRow, utcnow
 from lextune.core.svg_plots import nice_ticks
@@ -352,7 +350,8 @@ def _task_tokens(prompts: list[int], answers: list[int]) -> dict[str, float]:
             "max_total": int((p + a).max())}
 
 
-def _names(counts: dict[str, int], limit: int = 8) -> str:
+def format_counts(counts: dict[str, int], limit: int = 8) -> str:
+    """The first `limit` counts as 'a (3), b (2)', then ' and N more': for warnings and the summary."""
     shown = ", ".join(f"{k} ({v})" for k, v in list(counts.items())[:limit])
     return shown + (f" and {len(counts) - limit} more" if len(counts) > limit else "")
 
@@ -403,14 +402,14 @@ def _warnings(rep: AuditReport, opts: AuditOptions, over_max_tokens: int) -> lis
     thin = {ct: n for n, ct in train_clauses if n < thin_n}
     if thin and n_train:
         add("warning", "thin_clause_types",
-            f"{len(thin)} clause type(s) with < {thin_n} train rows: {_names(thin)}")
+            f"{len(thin)} clause type(s) with < {thin_n} train rows: {format_counts(thin)}")
     for task, bal in rep.label_balance.items():
         categorical = {k: v for k, v in bal.labels.items() if k != FREE_TEXT}
         thin_labels = {k: v for k, v in categorical.items() if v < thin_n}
         # Only tasks answered from a few labels (Yes/No, Not found): a clause-type task is covered above.
         if bal.free_text_share < 0.5 and 1 < len(categorical) <= 10 and thin_labels:
             add("warning", "thin_labels",
-                f"task {task}: label(s) with < {thin_n} {rep.share_basis} rows: {_names(thin_labels)}")
+                f"task {task}: label(s) with < {thin_n} {rep.share_basis} rows: {format_counts(thin_labels)}")
         if bal.majority_label and bal.n >= 10 and bal.majority_share >= opts.label_majority_share:
             add("warning", "label_imbalance",
                 f"task {task}: {bal.majority_share:.0%} of {rep.share_basis} rows answer "
@@ -437,43 +436,10 @@ def _warnings(rep: AuditReport, opts: AuditOptions, over_max_tokens: int) -> lis
     return sorted(out, key=lambda w: order[w.level])
 
 
-def render_text(report: AuditReport) -> Group:
-    """The terminal summary as Rich renderables; every value from the data is plain Text, never markup."""
-    name = " ".join(str(report.dataset[k]) for k in ("id", "name") if report.dataset.get(k))
-    title = f"Dataset audit{' of ' + name if name else ''}: {report.n_rows} rows"
-    parts: list[Any] = [Text(title, style="bold")]
-    splits = list(report.splits)
-    tasks = sorted({t for c in report.counts.values() for t in c})
-    table = Table("task", *splits, "total", title="rows per task", title_justify="left")
-    for task in tasks:
-        n = [report.counts[sp].get(task, 0) for sp in splits]
-        table.add_row(Text(task), *map(str, n), str(sum(n)))
-    table.add_row(Text("all", style="bold"), *(str(report.splits[sp]) for sp in splits), str(report.n_rows))
-    parts.append(table)
-    if report.by_clause_type:
-        top = {ct: sum(c.values()) for ct, c in report.by_clause_type.items()}
-        parts.append(Text(f"clause types ({len(top)}): {_names(top, 10)}"))
-    for key, shares in report.meta_shares.items():
-        if any(v != UNSET for v in shares):
-            spread = ", ".join(f"{v} {s:.0%}" for v, s in list(shares.items())[:4])
-            parts.append(Text(f"{key.replace('_', ' ')} ({report.share_basis} rows): {spread}"))
-    p, a = report.prompt_tokens, report.answer_tokens
-    parts.append(Text(f"tokens ({report.token_counter}): prompt p50 {p.p50:.0f} / p95 {p.p95:.0f} / "
-                      f"max {p.max}; answer p50 {a.p50:.0f} / p95 {a.p95:.0f} / max {a.max}"))
-    bal = Table("task", "majority label", "share", "Not found", "free text", title="label balance",
-                title_justify="left")
-    for task, b in report.label_balance.items():
-        bal.add_row(Text(task), Text(b.majority_label or "-"), f"{b.majority_share:.0%}",
-                    f"{b.not_found_share:.0%}", f"{b.free_text_share:.0%}")
-    parts.append(bal)
-    d = report.duplicates
-    parts.append(Text(f"duplicates left: {sum(d.exact_within.values())} exact and "
-                      f"{sum(d.near_within.values())} near within splits, {d.near_cross_rows} rows across "
-                      f"splits; PII left: {report.pii.rows_with_pii} rows "
-                      f"({report.pii.strings_checked} strings checked)"))
-    styles = {"error": "bold red", "warning": "yellow", "info": "dim"}
-    for w in report.warnings:
-        parts.append(Text(f"{w.level}: {w.message}", style=styles[w.level]))
-    if not report.warnings:
-        parts.append(Text("no warnings", style="green"))
-    return Group(*parts)
+def __getattr__(name: str) -> Any:
+    # render_text lives in audit_text.py, which imports this module: re-exported on first use, not here.
+    if name == "render_text":
+        from lextune.data.audit_text import render_text
+
+        return render_text
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

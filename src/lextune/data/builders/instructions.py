@@ -3,8 +3,8 @@
 With a teacher (ctx.teacher, see data/teacher.py) a chunk is summarized, searched for a clause type
 (CUAD-style "Not found" when absent) and rewritten in the firm's house style, the teacher's answer
 being the target (row.meta["teacher"] names its model). Without one, or for the remaining rows, the
-self-supervised forms: heading -> body, body -> heading, defined term -> definition, fill the
-masked sentence, and clause -> its type where the document has clause annotations.
+self-supervised forms (data/instruction_forms.py): heading -> body, body -> heading, defined term ->
+definition, fill the masked sentence, and clause -> its type where the document has clause annotations.
 
 A *usable* chunk is one that is not a duplicate (`dup_of`), not a signature block or preamble, and
 at least `min_chunk_chars` long. The vault-size rule sees the whole vault, not one document:
@@ -32,8 +32,14 @@ from lextune.core.errors import DatasetError
 from lextune.core.records import Chunk, ClauseAnnotation, DatasetRow, DefinedTerm
 from lextune.data import instruction_prompts as P
 from lextune.data.builders.base import BuildContext, Builder, DocView, register
+from lextune.data.instruction_forms import (
+    Make,
+    clause_type_forms,
+    heading_forms,
+    masked_span_forms,
+    term_forms,
+)
 from lextune.data.teacher import TeacherError
-from lextune.vault.chunker import is_heading
 
 TEACHER_TASKS = ("summarize", "extract_clauses", "rewrite_house_style")
 SELF_TASKS = ("heading_to_body", "body_to_heading", "define_term", "fill_masked_span", "clause_type_of")
@@ -48,9 +54,6 @@ Task = Literal[
     "clause_type_of",
 ]
 T = TypeVar("T")
-Make = Callable[
-    [], DatasetRow | None
-]  # builds one row when called; None when the teacher's answer is unusable
 MIN_USABLE_CHUNKS = 10
 FEW_USABLE_CHUNKS = 300
 USABLE_KINDS = frozenset({"body", "recital", "definition"})
@@ -220,11 +223,6 @@ class InstructionsBuilder(Builder):
         kind = P.doc_kind(doc)
         text = chunk.text.strip()
         passage = P.clip(text, opts.max_chunk_chars)
-        heads, _ = P.split_heading(text)
-        safe = [h for h in (P.safe_label(doc, h, full) for h in chunk.heading_path) if h]
-        # One masked name makes the whole path unusable: fall back to the chunk's own heading lines.
-        path = safe if safe and len(safe) == len(chunk.heading_path) else heads
-        continued = nxt is not None and nxt.kind == chunk.kind and not P.split_heading(nxt.text)[0]
         out: dict[str, list[Make]] = {}
 
         def add(task: str, make: Make) -> None:
@@ -273,80 +271,12 @@ class InstructionsBuilder(Builder):
                     ),
                 )
 
-        # A merged chunk holds several sections: the heading forms work per section.
-        sections = P.split_sections(text)
-        for n, (sec_heads, sec_body) in enumerate(sections):
-            last = n == len(sections) - 1
-            # Drafting a section is only fair when all of it is here, not one the next chunk goes on with.
-            whole = sec_heads and not (last and continued) and len(sec_body) >= 40
-            sec_path = path if len(sections) == 1 else sec_heads
-            if (
-                whole
-                and sec_path
-                and len("\n".join(sec_heads + [sec_body])) <= opts.heading_to_body_max_chars
-            ):
-                add(
-                    "heading_to_body",
-                    lambda p=sec_path, b=sec_body, n=n: row(
-                        "heading_to_body", P.heading_to_body_prompt(kind, p), b, variant=n
-                    ),
-                )
-            title = " ".join(t for t in map(P.heading_title, sec_heads) if t)
-            if not sec_heads and len(sections) == 1 and path:  # the whole chunk sits inside one known section
-                title = P.heading_title(path[-1])
-            if _heading_like(title) and len(sec_body) >= 80:
-                add(
-                    "body_to_heading",
-                    lambda b=sec_body, t=title, n=n: row(
-                        "body_to_heading",
-                        P.body_to_heading_prompt(kind, P.clip(b, opts.max_chunk_chars)),
-                        t,
-                        variant=n,
-                    ),
-                )
-        for t in terms:
-            term, definition = (
-                doc.text(t.start, t.end).strip(),
-                doc.text(t.definition_start, t.definition_end),
-            )
-            if term and "[" not in term and len(definition.strip()) >= 20 and definition.strip() != term:
-                add(
-                    "define_term",
-                    lambda term=term, d=definition, t=t: row(
-                        "define_term",
-                        P.define_term_prompt(kind, term),
-                        P.clip(d, opts.max_chunk_chars),
-                        min(t.start, t.definition_start),
-                        max(t.end, t.definition_end),
-                        variant=t.start,
-                    ),
-                )
-        spans = [(s, e) for s, e in P.sentences(text) if not is_heading(text[s:e])]
-        for s, e in spans if len(spans) >= 2 else ():  # a lone sentence leaves nothing to infer it from
-            if 30 <= e - s <= 400 and len(text[s:e].split()) >= 5:
-                add(
-                    "fill_masked_span",
-                    lambda s=s, e=e: row(
-                        "fill_masked_span",
-                        P.fill_blank_prompt(kind, _masked(text, s, e, opts.max_chunk_chars)),
-                        text[s:e],
-                        variant=s,
-                    ),
-                )
-        for a in clauses:
-            if len(a.text.strip()) >= 20:
-                add(
-                    "clause_type_of",
-                    lambda a=a: row(
-                        "clause_type_of",
-                        P.clause_type_prompt(P.clip(a.text, opts.max_chunk_chars), ctx.clause_types),
-                        a.clause_type,
-                        a.start,
-                        a.end,
-                        label=a.clause_type,
-                        choices=list(ctx.clause_types),
-                    ),
-                )
+        # The self-supervised forms, from instruction_forms.py.
+        max_chars = opts.max_chunk_chars
+        heading_forms(add, row, doc, chunk, nxt, full, kind, max_chars, opts.heading_to_body_max_chars)
+        term_forms(add, row, doc, terms, kind, max_chars)
+        masked_span_forms(add, row, text, kind, max_chars)
+        clause_type_forms(add, row, clauses, ctx.clause_types, max_chars)
         return out
 
     def _teach(
@@ -422,11 +352,6 @@ def _quotes(answer: str, text: str) -> str | None:
     return "\n".join(lines) if ok else None
 
 
-def _heading_like(title: str) -> bool:
-    # A numbered list item ("1. The Licensee shall pay ...") opens a "section" too; a heading is short.
-    return bool(title) and "[" not in title and len(title) <= 80 and len(title.split()) <= 10
-
-
 def _by_chunk(
     usable: list[Chunk], starts: list[int], items: Iterable[T], start_of: Callable[[T], int]
 ) -> dict[str, list[T]]:
@@ -438,13 +363,3 @@ def _by_chunk(
         if i >= 0 and pos < usable[i].end:
             out.setdefault(usable[i].id, []).append(item)
     return out
-
-
-def _masked(text: str, s: int, e: int, max_chars: int) -> str:
-    """The passage with [s, e) blanked, cut to a window around the blank when it is too long."""
-    masked = text[:s] + P.BLANK + text[e:]
-    if len(masked) <= max_chars:
-        return masked
-    lo = max(0, s - max_chars // 2)
-    hi = min(len(masked), lo + max_chars)
-    return ("... " if lo else "") + masked[lo:hi].strip() + (" ..." if hi < len(masked) else "")

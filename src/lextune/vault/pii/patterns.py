@@ -11,6 +11,7 @@ import re
 from presidio_analyzer import LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from lextune.vault.pii.names import SUFFIX_TAIL
 from lextune.vault.pii.vocab import wordset
 
 _STATES = (
@@ -73,7 +74,7 @@ PO_BOX = re.compile(rf"\b(?:P\.?[ \t]?O\.?[ \t]?B(?:ox|OX)\.?|Post[ \t]+Office[ 
 # "1 allée Pierre Nadot, 31712 Blagnac", "Avenida Marcos Penteado de Ulhoa Rodrigues, 939".
 _POSTAL_TAIL = rf"(?:,?[ \t]{{1,3}}(?:CEP[ \t]+)?\d{{4,6}}(?:-\d{{3}})?,?[ \t]{{1,3}}{_CITY})?(?:,?[ \t]{{1,3}}(?:{_COUNTRIES})\b)?"
 EURO_STREET = re.compile(
-    rf"\b[A-Z][\w\-]*(?:[Ss]tr\.|straße|strasse|Strasse|weg|platz|allee|gasse|laan|straat|gade|vej|gatan){_SP}\d+[a-z]?{_POSTAL_TAIL}"
+    rf"\b[A-Z][\w\-]*(?:[Ss]tr\.|straße|strasse|Strasse|[Ww]eg|[Pp]latz|[Aa]llee|[Gg]asse|laan|straat|gade|vej|gatan|parken){_SP}\d+[a-z]?{_POSTAL_TAIL}"
     rf"|\b\d{{1,5}},?{_SP}(?:rue|allée|avenue|boulevard|chemin|place|quai|impasse|via|viale|piazza|calle|rua)"
     rf"(?:{_SP}(?:de|du|des|la|le|di|del|da|do)?[ \t]*[A-Z][\w'’\-]+){{1,5}}{_POSTAL_TAIL}"
     rf"|\b(?:Avenida|Av\.|Rua|Calle|Paseo|P°|Via|Viale|Piazza|Rue)(?:{_SP}(?:de|da|do|del|la|di)?[ \t]*[A-Z][\w'’\-ôéá]+){{1,6}},?"
@@ -90,8 +91,21 @@ _LEAD = re.compile(
 # Lower-case words that occur inside addresses ("9° andar", "suite 201", "Off Jalan Klang Lama").
 _PARTICLES = wordset("""
 de la du des del da do di of the van von der le y e off and andar piso planta sala étage etage bis floor
-suite unit room no box
+suite unit room no box h th st nd rd
 """)
+# Labels that end a free-form address ("... Costa Rica Attention: Luis Gutierrez").
+_STOP_LABELS = wordset("""
+attention attn tel telephone phone fax facsimile email e-mail by name title with copy
+""")
+# Notice blocks and preambles put the address right after the company: "ACME LIMITED of 4 Adelaide
+# Street, ...", "Acme AG, Friedrich-Ebert-Allee 140, ...". The span must then look like an address.
+_AFTER_COMPANY = re.compile(
+    rf"(?<=[\w)]){SUFFIX_TAIL}(?:[ \t]+(?:of|at)[ \t]+|,[ \t]*|[ \t]*\n[ \t]*|[ \t]{{2,}})(?=[A-Z0-9])"
+)
+_ADDRESS_SHAPED = re.compile(
+    rf"^\d{{1,6}}\b.*\b(?:{_STREET})\b|\b\d{{4,6}}\b.*\b(?:{_COUNTRIES})\s*$|\b(?:{_COUNTRIES})\s*$"
+    rf"|{_CITY_STATE_ZIP}",
+)
 _NOT_ADDRESS = re.compile(r"^(?:Section|Article|Exhibit|Schedule|Clause|Paragraph|Annex)\b|\*\*\*|Agreement", re.IGNORECASE)
 _FREE_TOKEN = re.compile(r"[^\s,;()]+")
 
@@ -118,6 +132,10 @@ class AddressRecognizer(LocalRecognizer):
             span = _free_address(text, m.end())
             if span:
                 out.append(RecognizerResult("ADDRESS", span[0], span[1], 0.6))
+        for m in _AFTER_COMPANY.finditer(text):
+            span = _free_address(text, m.end())
+            if span and _ADDRESS_SHAPED.search(text[span[0]:span[1]]):
+                out.append(RecognizerResult("ADDRESS", span[0], span[1], 0.6))
         return out
 
 
@@ -132,9 +150,11 @@ def _free_address(text: str, start: int) -> tuple[int, int] | None:
         if not tok:
             break
         word = tok.group()
-        if word[0].islower() and word.strip(".") not in _PARTICLES:
+        if word[0].islower() and word.strip(".") not in _PARTICLES or word.strip(".:").lower() in _STOP_LABELS:
             break
-        pos = end = tok.end()
+        pos = tok.end()
+        if word.strip(".") not in _PARTICLES:  # "... Japan, and its": a trailing particle is not the address
+            end = pos
     span = text[start:end].rstrip(" ,.-")
     if len(span) < 8 or not re.search(r"\d", span) or not re.search(r"[A-Za-z]{3}", span) or _NOT_ADDRESS.search(span):
         return None

@@ -96,7 +96,7 @@ class CorporateNameRecognizer(LocalRecognizer):
             end = strip_end(text, m.start("name"), m.end("name"))
             out.append(result("PARTY", m.start("name"), end, 0.9, self.name, source="dba"))
         for m in _UNIVERSITY.finditer(text):
-            out.append(result("PARTY", m.start(), m.end(), 0.88, self.name, source="behalf"))
+            out.append(result("PARTY", m.start(), m.end(), 0.88, self.name, source="institution"))
         for m in _BEHALF.finditer(text):
             c = CANDIDATE.match(text, m.end())
             if c:

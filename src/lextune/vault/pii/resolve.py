@@ -168,6 +168,8 @@ class Resolver:
                     span, self.lower_words)
         elif source == "preamble":
             ok = is_name_like(span, self.lower_words) and (bool(suffix) or has_coined_word(span, self.lower_words))
+        elif source == "institution":  # "The University of Iowa"
+            ok = True
         elif source == "behalf":  # "For and on behalf of StarHub": the label vouches for an organization
             ok = bool(suffix) or is_name_like(span, self.lower_words)
         else:  # signature, titled, honorific: the label vouches for a person unless the words are prose
