@@ -30,6 +30,10 @@ def test_cli_flow_end_to_end(home, tiny_model_dir, tmp_path):
                                "--export", "openai", "--export", "alpaca")
     audit = ok("data", "audit", "--words")
     assert "audit page:" in audit
+    replay = tmp_path / "replay.jsonl"
+    assert "wrote 40 replay rows" in ok("data", "replay-answers", "--out", str(replay), "--base-model",
+                                         str(tiny_model_dir), "--max-new-tokens", "4")
+    assert len(replay.read_text().splitlines()) == 40
     assert "adapter at" in ok("train", "--recipe", str(recipe))
     listing = ok("models", "list")
     assert "clauses-v1" in listing and "active: stock base model" in listing

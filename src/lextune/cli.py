@@ -180,6 +180,32 @@ def data_audit(
     stdout.print(f"audit page: {page}")
 
 
+@data_app.command("replay-answers")
+def data_replay_answers(
+    out_file: Annotated[Path, typer.Option("--out", help="Replay JSONL to write ({prompt, response} per line).")],
+    prompts: Annotated[Path | None, typer.Option(help="Prompts: .txt (one per line) or JSONL {prompt}; default: the 40 shipped.")] = None,
+    base_model: Annotated[str | None, typer.Option(help="The model that answers (default: the bundled base model).")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
+):
+    """Have the base model answer general prompts itself: replay data against forgetting (builder `replay`)."""
+    from lextune.data.builders.replay import load_prompts, write_self_answers
+    from lextune.models.generation import generate
+    from lextune.models.loading import load_base_model
+
+    todo = load_prompts(prompts)
+    model, tokenizer, _ = load_base_model(base_model)
+    with ticker("answering", total=len(todo)) as t:
+        def answer(batch: list[str]) -> list[str]:
+            texts = generate(model, tokenizer, [[{"role": "user", "content": q}] for q in batch],
+                             max_new_tokens=max_new_tokens, batch_size=len(batch))
+            t.advance(len(batch))
+            return texts
+
+        n = write_self_answers(todo, answer, out_file)
+    stdout.print(f"wrote {n} replay rows to {out_file}; use them with: "
+                 f"options: {{replay: {{share: 0.1, source: {out_file}}}}}", soft_wrap=True, highlight=False)
+
+
 @data_app.command("builders")
 def data_builders():
     """List the dataset builders, their tasks and options."""

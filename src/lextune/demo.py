@@ -44,13 +44,18 @@ DEMO_BUILD = BuildConfig(
     name="demo",
     builders=["clauses", "clause_questions", "cited_qa", "instructions"],
     clause_types=DEFAULT_CLAUSE_TYPES,
+    # Short excerpts and quotes keep every row inside the recipe's 384 tokens (a longer prompt would be
+    # cut, and a quote cut out of its excerpt teaches the model to invent); "Not found" shares stay
+    # modest so the small model does not learn that silence is the safe answer.
     options={
-        "cited_qa": {"passages": 3, "passage_chars": 300, "max_quote_chars": 300},
+        "clauses": {"excerpt_chars": 400, "max_clause_chars": 250, "not_found_share": 0.15, "max_per_type": 5},
+        "clause_questions": {"max_clause_chars": 500},
+        "cited_qa": {"passages": 3, "passage_chars": 250, "max_quote_chars": 250, "unanswerable_share": 0.2},
         "instructions": {"tasks": ["body_to_heading", "define_term", "fill_masked_span"], "rows_per_chunk": 1,
-                         "max_chunk_chars": 700},
+                         "max_chunk_chars": 600},
     },
-    max_rows_per_task={"clause_type": 200, "clause_quote": 160, "clause_question": 120, "cited_qa": 80,
-                       "body_to_heading": 25, "define_term": 25, "fill_masked_span": 25},
+    max_rows_per_task={"clause_type": 250, "clause_quote": 170, "clause_question": 100, "cited_qa": 70,
+                       "body_to_heading": 20, "define_term": 20, "fill_masked_span": 20},
 )
 # Capping held-out rows per task (evenly spaced over the test contracts) keeps two evaluations,
 # stock and tuned, inside the demo's 15-minute budget on 2 cores; `lextune eval` scores all rows.

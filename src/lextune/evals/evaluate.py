@@ -15,7 +15,6 @@ from lextune.data.dataset import read_rows
 from lextune.evals.runner import Prediction, predict, score, work_units
 from lextune.registry.loading import load_version
 
-
 SCORED_TASKS = ("clause_type", "clause_quote")
 
 

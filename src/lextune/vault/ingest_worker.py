@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from lextune.core.errors import IngestError
 from lextune.core.records import ChunkSpan, DefinedTerm, LoadedDocument
 from lextune.vault.chunker import chunk_text
-from lextune.vault.definitions import extract_defined_terms
 from lextune.vault.dedup import signature_bytes
+from lextune.vault.definitions import extract_defined_terms
 from lextune.vault.loaders import load_bytes, load_path
 from lextune.vault.metadata import metadata_for
 

@@ -27,7 +27,6 @@ from lextune.vault.dedup import NearDupIndex, signature_from_bytes
 from lextune.vault.ingest_worker import PreparedDocument, PreparedFile, prepare_file
 from lextune.vault.metadata import is_metadata_file
 
-
 _MIN_FILES_FOR_WORKERS = 8
 
 
