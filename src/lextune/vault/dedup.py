@@ -20,9 +20,15 @@ import struct
 import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+
+if TYPE_CHECKING:
+    from datasketch import MinHash, MinHashLSH
+
+# datasketch is imported only where a MinHash object or an LSH index is needed: it pulls in scipy
+# (0.4 s and 56 MiB per ingest worker), while signatures for the store need only numpy.
 
 NUM_PERM = 128
 SHINGLE_WORDS = 5
@@ -31,7 +37,7 @@ SHINGLE_WORDS = 5
 # unrelated short lines ("Governing law." vs "Notices."). Such texts match on their exact key only.
 MIN_WORDS = 10
 DEFAULT_THRESHOLD = 0.8
-SCHEME_VERSION = 1  # bump when normalization, word hashing or permutations change
+SCHEME_VERSION = 2  # bump when normalization, word hashing or permutations change (2: numbers dropped)
 
 _SCHEME = "affine32"
 _SEED = 7_353_101  # names this module's permutations; datasketch compares it before estimating Jaccard
@@ -133,29 +139,39 @@ def shingle_hashes(normalized: str) -> np.ndarray:
 
 
 def _make(hashvalues: np.ndarray) -> MinHash:
+    from datasketch import MinHash
+
     return MinHash(seed=_SEED, hashvalues=hashvalues, permutations=_PERMS, scheme=_SCHEME)
 
 
-def minhash_from_hashes(hashes: np.ndarray, fallback_key: str = "") -> MinHash:
-    """A MinHash over given shingle hashes; with none, an exact-only signature of `fallback_key`."""
+def _values_from_hashes(hashes: np.ndarray, fallback_key: str = "") -> np.ndarray:
     if hashes.size == 0:
         # Pseudo-random values from the exact key: identical texts get identical signatures (Jaccard
         # 1.0) and different ones share a value with chance 2^-32 per slot, i.e. match on exact key only.
         digest = hashlib.shake_256(b"exact:" + fallback_key.encode()).digest(4 * NUM_PERM)
-        return _make(np.frombuffer(digest, dtype="<u4").astype(np.uint32))
+        return np.frombuffer(digest, dtype="<u4").astype(np.uint32)
     mins = _EMPTY
     for i in range(0, hashes.size, _BLOCK):
         block = hashes[i:i + _BLOCK, None]
         mins = np.minimum(mins, (block * _A + _B).min(axis=0))  # uint32 arithmetic wraps mod 2^32
-    return _make(mins)
+    return mins
+
+
+def _text_values(text: str) -> np.ndarray:
+    normalized = normalize_text(text)
+    hashes = shingle_hashes(normalized)
+    key = hashlib.sha256(normalized.encode()).hexdigest() if hashes.size == 0 else ""
+    return _values_from_hashes(hashes, key)
+
+
+def minhash_from_hashes(hashes: np.ndarray, fallback_key: str = "") -> MinHash:
+    """A MinHash over given shingle hashes; with none, an exact-only signature of `fallback_key`."""
+    return _make(_values_from_hashes(hashes, fallback_key))
 
 
 def minhash(text: str) -> MinHash:
     """The MinHash of a text's word 5-shingles after normalization (exact-key only under MIN_WORDS words)."""
-    normalized = normalize_text(text)
-    hashes = shingle_hashes(normalized)
-    key = hashlib.sha256(normalized.encode()).hexdigest() if hashes.size == 0 else ""
-    return minhash_from_hashes(hashes, key)
+    return _make(_text_values(text))
 
 
 def minhashes_without_common_shingles(
@@ -186,11 +202,14 @@ def minhashes_without_common_shingles(
 
 def signature_bytes(text_or_minhash: str | MinHash) -> bytes:
     """The signature as bytes for the database: a small versioned header and num_perm uint32 values."""
-    m = minhash(text_or_minhash) if isinstance(text_or_minhash, str) else text_or_minhash
-    if m.seed != _SEED or len(m) != NUM_PERM:
-        raise ValueError("not a signature made by lextune.vault.dedup (other seed or size): values from "
-                         "other permutations are not comparable")
-    values = np.asarray(m.hashvalues, dtype="<u4")
+    if isinstance(text_or_minhash, str):
+        values = np.asarray(_text_values(text_or_minhash), dtype="<u4")  # no MinHash object needed
+    else:
+        m = text_or_minhash
+        if m.seed != _SEED or len(m) != NUM_PERM:
+            raise ValueError("not a signature made by lextune.vault.dedup (other seed or size): values from "
+                             "other permutations are not comparable")
+        values = np.asarray(m.hashvalues, dtype="<u4")
     return _HEADER.pack(_MAGIC, SCHEME_VERSION, len(values)) + values.tobytes()
 
 
@@ -209,11 +228,16 @@ def signature_from_bytes(data: bytes) -> MinHash:
     return _make(np.frombuffer(data, dtype="<u4", offset=_HEADER.size).astype(np.uint32))
 
 
-Signature = str | bytes | MinHash  # a text, stored signature bytes, or a MinHash made here
+if TYPE_CHECKING:
+    Signature = str | bytes | MinHash  # a text, stored signature bytes, or a MinHash made here
+else:
+    Signature = object
 
 
 def as_minhash(sig: Signature) -> MinHash:
     """Coerce a text, signature bytes or MinHash to a MinHash."""
+    from datasketch import MinHash
+
     if isinstance(sig, MinHash):
         return sig
     if isinstance(sig, bytes | bytearray | memoryview):
@@ -236,6 +260,8 @@ def new_lsh(threshold: float) -> MinHashLSH:
     # comparison while a false negative is a duplicate never seen: weigh misses more.
     # Banding tuned at the threshold itself still misses a good share of pairs just above it (a pair
     # at 0.85 went unseen at 0.8), so bands are tuned lower and every candidate is verified.
+    from datasketch import MinHashLSH
+
     return MinHashLSH(threshold=max(0.3, threshold - 0.2), num_perm=NUM_PERM, weights=(0.3, 0.7))
 
 
