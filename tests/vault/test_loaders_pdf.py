@@ -86,7 +86,7 @@ def test_scanned_pdf_without_tesseract(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(pdf_format.shutil, "which", lambda name: None)
     scanned = _pdf(tmp_path / "scan.pdf", [None])
     assert _error(scanned) == (
-        "scanned PDF, no text layer; install Tesseract to OCR it (Debian/Ubuntu: apt-get install tesseract-ocr)"
+        "scanned, no text layer (a PDF of page images); install Tesseract to OCR it (Debian/Ubuntu: apt-get install tesseract-ocr)"
     )
     partly = _pdf(tmp_path / "partly.pdf", ["Page one is typed.", None, "Page three is typed."])
     result = load_path(partly)

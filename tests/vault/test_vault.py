@@ -2,7 +2,7 @@ import json
 
 from conftest import sample_squad
 
-from lextune.vault.vault import Vault, expand_paths
+from lextune.vault.vault import Vault, iter_files
 
 
 def test_ingest_keeps_good_files_reports_bad_and_dedupes(store, tmp_path):
@@ -36,7 +36,7 @@ def test_chunks_are_exact_spans_with_sections_and_defined_terms(store, tmp_path)
         assert terms and all(text[t.start: t.end] == t.term for t in terms)
 
 
-def test_expand_paths_lists_every_file_but_hidden_and_metadata(tmp_path):
+def test_iter_files_lists_every_file_but_hidden_and_metadata(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "X.PDF").write_bytes(b"%PDF")
     (tmp_path / "c.jsonl.gz").write_bytes(b"")
@@ -44,5 +44,5 @@ def test_expand_paths_lists_every_file_but_hidden_and_metadata(tmp_path):
     (tmp_path / ".hidden.txt").write_text("x")
     (tmp_path / "c.jsonl.gz.meta.yaml").write_text("client: ACME\n")
     (tmp_path / "lextune.meta.yaml").write_text("matter: M-1\n")
-    names = sorted(p.name for p in expand_paths([tmp_path]))
+    names = sorted(p.name for p in iter_files([tmp_path]))
     assert names == ["X.PDF", "c.jsonl.gz", "skip.png"]

@@ -88,6 +88,12 @@ def _bar(x0: float, y: float, value: float, axis_max: float, scale: float, color
     return out
 
 
+def _vertical_grid(ticks: list[float], left: float, scale: float, top: float, axis_y: float) -> list[str]:
+    """Vertical grid lines with their value under the axis, for horizontal bar charts."""
+    return [f'<line x1="{left + t * scale:.1f}" y1="{top - 4}" x2="{left + t * scale:.1f}" y2="{axis_y}" '
+            f'stroke="{_GRID}"/>' + _text(left + t * scale, axis_y + 16, _fmt_tick(t)) for t in ticks]
+
+
 def grouped_hbar_svg(
     labels: Sequence[str],
     stock: Sequence[float | None],
@@ -107,12 +113,7 @@ def grouped_hbar_svg(
     scale = plot_w / ticks[-1]
     axis_y = top + row_h * len(labels)
     parts = [_svg_open(height, title), _legend(left, 14)]
-    for tick in ticks:
-        x = left + tick * scale
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{axis_y}" stroke="{_GRID}"/>'
-            + _text(x, axis_y + 16, _fmt_tick(tick))
-        )
+    parts += _vertical_grid(ticks, left, scale, top, axis_y)
     for i, label in enumerate(labels):
         y = top + i * row_h
         parts.append(_text(left - 6, y + 17, f"{escape(_short(label))}<title>{escape(label)}</title>", anchor="end"))
@@ -212,12 +213,7 @@ def stacked_hbar_svg(
     parts = [_svg_open(height, title)]
     if len(names) > 1:
         parts.append(_series_legend(names, colors, left, 14))
-    for tick in ticks:
-        x = left + tick * scale
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{axis_y}" stroke="{_GRID}"/>'
-            + _text(x, axis_y + 16, _fmt_tick(tick))
-        )
+    parts += _vertical_grid(ticks, left, scale, top, axis_y)
     for i, label in enumerate(labels):
         y = top + i * row_h
         name_tag = f"{escape(_short(label))}<title>{escape(label)}</title>"

@@ -117,7 +117,7 @@ def build_dataset(
             rows[row.split].append(row)
             made += 1
         builder_info[b.name] = {"rows": made, "options": options[b.name].model_dump(mode="json"),
-                                **(b.describe() if hasattr(b, "describe") else {})}
+                                **b.describe()}
     if config.tasks:
         rows = {sp: [r for r in rs if r.task in config.tasks] for sp, rs in rows.items()}
     rows, dedup_stats = drop_duplicate_rows(rows, views, config)

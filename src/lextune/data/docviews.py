@@ -21,7 +21,7 @@ from lextune.core.tables import ChunkRow
 from lextune.data.builders.base import DocView, Passage, redacted_slice
 from lextune.data.redactions import count_by_type, redactions_for
 from lextune.data.splits import Split
-from lextune.vault.dedup import cluster_near_duplicates, signature_from_bytes
+from lextune.vault.dedup import cluster_near_duplicates, is_current, signature_bytes, signature_from_bytes
 from lextune.vault.search import fts_query
 from lextune.vault.vault import Vault
 
@@ -64,12 +64,19 @@ class DocViews:
             q = select(ChunkRow.id, ChunkRow.document_id, ChunkRow.signature, ChunkRow.start, ChunkRow.end,
                        ChunkRow.kind).where(ChunkRow.document_id.in_(list(self.by_id)))
             self._usable = 0
+            stale: list[str] = []
             for cid, doc_id, sig, start, end, kind in s.execute(q):
                 self._chunk_doc[cid] = doc_id
-                if sig is not None:
+                if is_current(sig):
                     self._signatures[cid] = sig
+                else:
+                    stale.append(cid)
                 if end - start >= USABLE_CHUNK_CHARS and kind != "signature":
                     self._usable += 1
+            # Chunks signed by an older scheme (or never): sign them again from their text, once.
+            for cid in stale:
+                row = s.get(ChunkRow, cid)
+                row.signature = self._signatures[cid] = signature_bytes(row.text)
         self._clusters: dict[str, str] | None = None
 
     def __len__(self) -> int:

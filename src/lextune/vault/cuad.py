@@ -21,12 +21,15 @@ _JSONL_METADATA = {"id": "cuad_id", "contract_type": "contract_type", "split": "
                    "part": "part", "source_pdf_name": "source_pdf_name"}
 
 
-def parse_squad_json(path: Path, text: str) -> LoadResult:
-    """One document per `data[i]` of a CUAD file in SQuAD-2.0 format, with its answers as annotations."""
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise IngestError(path, f"malformed JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
+def parse_squad_json(path: Path, text: str, payload: Any = None) -> LoadResult:
+    """One document per `data[i]` of a CUAD file in SQuAD-2.0 format, with its answers as annotations.
+
+    `payload` is the already parsed JSON when the caller has it (the loader parses once to detect formats)."""
+    if payload is None:
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise IngestError(path, f"malformed JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
     entries = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(entries, list):
         raise IngestError(path, "not a CUAD/SQuAD JSON file: expected an object with a 'data' list")

@@ -213,6 +213,14 @@ def signature_bytes(text_or_minhash: str | MinHash) -> bytes:
     return _HEADER.pack(_MAGIC, SCHEME_VERSION, len(values)) + values.tobytes()
 
 
+def is_current(data: bytes | None) -> bool:
+    """Whether stored signature bytes were made by this scheme (else: recompute them from the text)."""
+    if not data or len(data) < _HEADER.size:
+        return False
+    magic, version, num_perm = _HEADER.unpack_from(data)
+    return magic == _MAGIC and version == SCHEME_VERSION and num_perm == NUM_PERM
+
+
 def signature_from_bytes(data: bytes) -> MinHash:
     """A MinHash from `signature_bytes`; a foreign or outdated signature is a ValueError."""
     if len(data) < _HEADER.size:

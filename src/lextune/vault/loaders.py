@@ -69,7 +69,7 @@ JSON_FORMATS: list[tuple[str, str, Callable[[Any], bool], JsonParser]] = [
         "CUAD/SQuAD JSON file",
         "an object with a 'data' list",
         lambda payload: isinstance(payload, dict) and isinstance(payload.get("data"), list),
-        lambda path, text, payload: parse_squad_json(path, text),
+        lambda path, text, payload: parse_squad_json(path, text, payload),
     ),
     (
         "ContractNLI JSON file",

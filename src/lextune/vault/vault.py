@@ -23,7 +23,7 @@ from lextune.core.errors import NotFoundError
 from lextune.core.records import Chunk, ClauseAnnotation, DefinedTerm, Document
 from lextune.core.store import Store
 from lextune.core.tables import AnnotationRow, ChunkRow, DefinedTermRow, DocumentRow
-from lextune.vault.dedup import NearDupIndex, signature_from_bytes
+from lextune.vault.dedup import NearDupIndex, is_current, signature_bytes, signature_from_bytes
 from lextune.vault.ingest_worker import PreparedDocument, PreparedFile, prepare_file
 from lextune.vault.metadata import is_metadata_file
 
@@ -77,11 +77,6 @@ def iter_files(paths: Iterable[Path], exclude: Iterable[Path] = ()) -> Iterator[
                 f = Path(root) / name
                 if not name.startswith(".") and not is_metadata_file(f):
                     yield f
-
-
-def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """`iter_files` as a list (small batches and tests)."""
-    return list(iter_files(paths))
 
 
 def document_id(text_sha256: str) -> str:
@@ -141,8 +136,10 @@ class Vault:
         if self._families is None:
             self._families = NearDupIndex()
             with self.store.session() as s:
-                for doc_id, sig in s.execute(select(DocumentRow.id, DocumentRow.signature)
-                                             .where(DocumentRow.signature.is_not(None))):
+                for doc_id, sig in s.execute(select(DocumentRow.id, DocumentRow.signature)):
+                    if not is_current(sig):  # an older scheme or a database from before signatures
+                        row = s.get(DocumentRow, doc_id)
+                        sig = row.signature = signature_bytes(row.text)
                     self._families.insert(doc_id, signature_from_bytes(sig))
         return self._families
 
@@ -238,11 +235,6 @@ class Vault:
         with self.store.session() as s:
             rows = s.scalars(select(ChunkRow).where(ChunkRow.document_id == doc_id).order_by(ChunkRow.idx))
             return [_chunk(r) for r in rows]
-
-    def chunk_signatures(self, doc_id: str) -> dict[str, bytes]:
-        with self.store.session() as s:
-            rows = s.execute(select(ChunkRow.id, ChunkRow.signature).where(ChunkRow.document_id == doc_id))
-            return {cid: sig for cid, sig in rows if sig is not None}
 
     def annotations(self, doc_id: str) -> list[ClauseAnnotation]:
         with self.store.session() as s:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -180,6 +180,10 @@ class Builder:
     def corpus_rows(self, ctx: BuildContext, counts: dict[str, int]) -> Iterable[DatasetRow]:
         return ()
 
+    def describe(self) -> dict[str, Any]:
+        """What the dataset manifest records about this builder's run besides its options (e.g. shares met)."""
+        return {}
+
 
 BUILDERS: dict[str, type[Builder]] = {}
 
@@ -199,10 +203,3 @@ def get_builder(name: str) -> type[Builder]:
         return BUILDERS[name]
     except KeyError:
         raise DatasetError(f"unknown builder '{name}'; known: {', '.join(sorted(BUILDERS))}") from None
-
-
-def iter_rows(builder: Builder, docs: Iterable[DocView], ctx: BuildContext) -> Iterator[DatasetRow]:
-    for doc in docs:
-        if builder.needs_annotations and not doc.annotations:
-            continue
-        yield from builder.document_rows(doc, ctx)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lextune.core.records import ClauseAnnotation, DatasetRow
 from lextune.data import cuad_categories, prompts
 from lextune.data.builders.base import BuildContext, Builder, DocView, register
-from lextune.data.builders.clauses import (
+from lextune.data.spans import (
     MIN_CLAUSE_CHARS,
     ShareKeeper,
     absence_reliable,

@@ -16,14 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from lextune.core.records import ClauseAnnotation, DatasetRow
 from lextune.data import cuad_categories, prompts
 from lextune.data.builders.base import BuildContext, Builder, DocView, register
-from lextune.data.builders.clauses import (
+from lextune.data.spans import (
     MIN_CLAUSE_CHARS,
     absence_reliable,
     askable_types,
     clause_annotations,
     merged_spans,
     overlaps,
-    snap_out,
+    random_windows,
 )
 
 TASK = "clause_question"
@@ -125,15 +125,9 @@ class ClauseQuestionsBuilder(Builder):
         doc: DocView, anns: list[ClauseAnnotation], n: int, lengths: list[int], rng: random.Random,
     ) -> list[tuple[int, int]]:
         """Unlabelled passages of the contract, about as long as the positives so length gives nothing away."""
-        chunks = [c for c in doc.chunks if c.end - c.start >= MIN_CLAUSE_CHARS]
         out: list[tuple[int, int]] = []
-        for _ in range(n * 10):
-            if len(out) >= n or not chunks:
-                break
-            chunk = rng.choice(chunks)
-            length = min(chunk.end - chunk.start, max(80, rng.choice(lengths)))
-            start = rng.randint(chunk.start, chunk.end - length)
-            start, end = snap_out(doc, start, start + length)
+        for start, end in random_windows(doc, lengths, MIN_CLAUSE_CHARS, 80, rng, tries=n * 10,
+                                         enough=lambda: len(out) >= n):
             # No label of any category: an unlabelled passage must not be a clause CUAD would call "Yes".
             if any(overlaps(a.start, a.end, start, end) for a in anns) or (start, end) in out:
                 continue

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lextune.core.records import ClauseAnnotation, DatasetRow
 from lextune.data import prompts
 from lextune.data.builders.base import BuildContext, Builder, DocView, register
-from lextune.data.builders.clauses import overlaps, snap_out
+from lextune.data.spans import overlaps, random_windows
 
 TASK = "nli_evidence"
 NOT_MENTIONED = prompts.NLI_LABELS[2]
@@ -131,12 +131,7 @@ def _distractors(
     for span in rng.sample(others, len(others)):
         take(span)
     lengths = [e - s for s, e in evidence] or [200]
-    chunks = [c for c in doc.chunks if c.end - c.start >= MIN_PASSAGE_CHARS]
-    for _ in range(n * 10):
-        if len(out) >= n or not chunks:
-            break
-        chunk = rng.choice(chunks)
-        length = min(chunk.end - chunk.start, max(120, rng.choice(lengths)))
-        start = rng.randint(chunk.start, chunk.end - length)
-        take(snap_out(doc, start, start + length))
+    for span in random_windows(doc, lengths, MIN_PASSAGE_CHARS, 120, rng, tries=n * 10,
+                               enough=lambda: len(out) >= n):
+        take(span)
     return out

@@ -16,7 +16,7 @@ from lextune.core.records import LoadedDocument, LoadResult
 from lextune.vault.formats.common import stem
 
 NO_TESSERACT = (
-    "scanned PDF, no text layer; install Tesseract to OCR it (Debian/Ubuntu: apt-get install tesseract-ocr)"
+    "scanned, no text layer (a PDF of page images); install Tesseract to OCR it (Debian/Ubuntu: apt-get install tesseract-ocr)"
 )
 _OCR_DPI = 300
 # PDFium joins a line that ends in a hyphen with the next one and marks the hyphen as U+FFFE (\x02 in
