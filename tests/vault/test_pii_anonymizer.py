@@ -190,3 +190,38 @@ def test_funds_named_after_a_party_and_addresses_after_a_company(anon):
     assert types["Zorblax Government Obligations Fund"] == types["Zorblax Municipal Cash Trust"] == "PARTY"
     assert types["4 Adelaide Street, Dun Laoghaire, Co. Dublin, Ireland"] == "ADDRESS"
     assert types["Friedrich-Ebert-Allee 140, 53113 Bonn, Germany"] == "ADDRESS"
+
+
+def test_alias_defined_after_an_address_and_a_second_definition_of_the_same_name(anon):
+    # An alias after "and its affiliates" and an address; a second definition of one name
+    # ("collectively, ...") must not replace the first one's alias; a dotted alias is a name too.
+    text = ('This Agreement is made by and between Wireless Links Inc, a Pennsylvania corporation '
+            '(hereinafter called "WLI"), and Jaguar Investments, Inc. and its affiliates, a Nevada corporation, '
+            'having its principal place of business at 10400 Griffin Rd., Suite 101, Ft. Lauderdale, Florida '
+            '33328 (hereinafter called "Power2Ship"), and Papa John\'s International, Inc. ("PJI") '
+            '(PJI and its affiliates are, collectively, "PAPA JOHN\'S"), and WOMEN.COM NETWORKS, INC., a '
+            'Delaware corporation ("Women.com").\n\nWHEREAS, Power2Ship, PAPA JOHN\'S and Women.com agree.')
+    reds = anon.redactions(text)
+    tail = text.index("WHEREAS")
+    found = {r.original for r in reds if r.entity_type == "PARTY" and r.start >= tail}
+    assert found >= {"Power2Ship", "PAPA JOHN'S", "Women.com"}
+    by_name = {r.original: r.replacement for r in reds}
+    assert by_name["Power2Ship"] == by_name["Jaguar Investments, Inc."]
+    assert by_name["PJI"] == by_name["PAPA JOHN'S"] == by_name["Papa John's International, Inc."]
+
+
+def test_signature_lines_vouch_for_people_with_common_words_and_quoted_people(anon):
+    text = ('WOMEN.COM NETWORKS, INC.\nBy:  /S/ Bud Ward\nName: Bus Ward\n\nWith a copy to: Nelson LLP, '
+            '999 Peachtree Street, Atlanta, Georgia 30309 Attention: Rusty Pickering Facsimile: (404) 817-6050\n'
+            'Party A: Didi Chuxing Technology Co., Ltd. Legal Representative: Xianglong Li Party B: Acme Ltd\n'
+            'Section 17 is amended such that "Paul Zuzelo" is deleted and replaced with "General Counsel".\n'
+            'Name: Authorized Signatory\nAttention: Legal Department\n')
+    people = {r.original for r in anon.redactions(text) if r.entity_type == "PERSON"}
+    assert people >= {"Bud Ward", "Bus Ward", "Rusty Pickering", "Xianglong Li", "Paul Zuzelo"}
+    assert not people & {"Authorized Signatory", "Legal Department", "General Counsel"}
+
+
+def test_ampersand_company_is_a_firm(anon):
+    text = "Charles Webb & Company, a Division of Keefe, Bruyette & Woods, Inc., shall act as agent."
+    found = {r.original for r in anon.redactions(text) if r.entity_type == "PARTY"}
+    assert "Charles Webb & Company" in found

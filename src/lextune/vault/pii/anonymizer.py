@@ -14,7 +14,7 @@ from lextune.vault.pii.resolve import NAME_TYPES, Mention, Resolver, norm, resol
 # Below this Presidio score a candidate is noise (its unlabelled 9-digit "SSN" scores 0.05).
 SCORE_THRESHOLD = 0.35
 # Stronger evidence is linked first, so its aliases exist when weaker mentions are matched to entities.
-_SOURCE_ORDER = {"definition": 0, "suffix": 1, "signature": 2, "titled": 2, "honorific": 2, "behalf": 3, "institution": 3,
+_SOURCE_ORDER = {"definition": 0, "suffix": 1, "signature": 2, "conformed": 2, "titled": 2, "honorific": 2, "behalf": 3, "institution": 3,
                  "preamble": 3}
 
 

@@ -121,7 +121,11 @@ class PartyDefinitionRecognizer(LocalRecognizer):
             if chosen is None and not text[cands[-1][1]:m.start()].strip(" \t\n,"):
                 chosen = cands[-1]
             if chosen is None:
+                # The name starts right after "between"/"and": "and Jaguar Investments, Inc. and its
+                # affiliates, a Nevada corporation" names Jaguar, not what follows "and its".
+                starts = {c[0] for c in cands}
                 bounds = [b.end() for b in _LEFT_BOUNDARY.finditer(text, lo, m.start())]
+                bounds = [b for b in bounds if _name_starts(text, b) & starts] or bounds
                 after = [c for c in cands if bounds and c[0] >= bounds[-1]]
                 chosen = after[0] if after else None
             if group == "acro" and (chosen is None or text[chosen[1]:m.start()].strip(" \t,") or not any(
@@ -152,7 +156,27 @@ class PartyDefinitionRecognizer(LocalRecognizer):
             etype = "PERSON" if person and not has_org_head(name) else "PARTY"
             out.append(result(etype, s, e, 0.95, self.name, source="definition",
                                aliases=[(a_s, a_s + len(a), a) for a_s, a in names]))
-        return out
+        return _merge_same_span(out)
+
+
+def _merge_same_span(results: list) -> list:
+    """One result per span, with the aliases of every definition of it: Presidio keeps only one of
+    two results with the same span, and "Acme Inc. ("ACI") (... collectively, "ACME")" defines two."""
+    merged: dict[tuple[int, int, str], object] = {}
+    for r in results:
+        key = (r.start, r.end, r.entity_type)
+        if key in merged:
+            merged[key].recognition_metadata["aliases"] += r.recognition_metadata["aliases"]
+        else:
+            merged[key] = r
+    return list(merged.values())
+
+
+def _name_starts(text: str, pos: int) -> set[int]:
+    """Where a name after a boundary word may start: past blanks, before or after a leading "the"."""
+    blank = re.compile(r"\s*").match(text, pos).end()
+    article = re.compile(r"the\s+", re.IGNORECASE).match(text, blank)
+    return {blank, article.end()} if article else {blank}
 
 
 def _is_part_of(alias: str, name: str) -> bool:
@@ -172,6 +196,9 @@ def _person_like(name: str, alias: str) -> bool:
 def _looks_like_name(alias: str) -> bool:
     """"ACSI", "SutroVax", "Jefferies": an acronym or a word no dictionary has."""
     a = alias.strip()
+    # "Power2Ship", "eDiets", "SutroVax": digits or capitals inside a word mark a coined name.
+    if re.search(r"[a-z][A-Z]|[A-Za-z]\d[A-Za-z]", a):
+        return True
     return bool(re.fullmatch(r"[A-Z0-9&\-.]{2,8}", a)) or any(
         not is_english(w) and not is_vocab_word(w) for w in words(a))
 

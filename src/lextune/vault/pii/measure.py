@@ -7,9 +7,9 @@ Definitions (per gold entity type for recall, per predicted type for precision):
   out of precision, neither right nor wrong;
 - character precision: characters under redactions that lie in gold PII spans, over all redacted
   characters (the same NEUTRAL exclusion).
-The sample is split by contract: "dev" (the recognizers were tuned on it), "heldout", "heldout2" and
-"test" (each measured blind once, then used for development too) and "blind" (drawn and labelled last,
-measured once: the reported figures). scripts/make_pii_sample.py tells how each was drawn and labelled.
+The sample is split by contract: "dev" (the recognizers were tuned on it), "heldout", "heldout2",
+"test" and "blind" (each measured blind once, then used for development too) and "blind2" (drawn and
+labelled last, measured once: the reported figures). scripts/make_pii_sample.py tells how each was drawn and labelled.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def sample_path() -> Path:
 
 
 def load_sample(split: str | None = None) -> list[SampleDoc]:
-    """The labelled sample (96 CUAD train contract excerpts); `split`: dev, heldout, heldout2, test, blind, or None."""
+    """The labelled sample (120 CUAD train contract excerpts); `split`: dev, heldout, heldout2, test, blind,
+    blind2, or None."""
     with gzip.open(sample_path(), "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     docs = [SampleDoc(r["id"], r["title"], r["split"], r["text"],

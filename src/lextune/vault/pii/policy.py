@@ -29,7 +29,7 @@ ENTITY_TYPES: dict[str, str] = {
 }
 DEFAULT_ACTIONS: dict[str, Action] = {t: "pseudonym" if t in ("PARTY", "PERSON") else "mask" for t in ENTITY_TYPES}
 # Bump when a recognizer or the resolution rules change: cached redactions keyed by the old hash are stale.
-RECOGNIZERS_VERSION = "2"
+RECOGNIZERS_VERSION = "3"
 
 
 class PiiPolicy(BaseModel):

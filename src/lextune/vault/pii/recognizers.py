@@ -16,6 +16,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from lextune.vault.pii.names import (
     CANDIDATE,
     CORPORATE,
+    RUN,
     SUFFIX_AFTER,
     SUFFIX_TAIL,
     split_suffix,
@@ -58,6 +59,7 @@ def split_companies(text: str, start: int, end: int) -> list[tuple[int, int]]:
         s = m.end()
     parts.append((s, end))
     return [(a, b) for a, b in parts if b > a]
+_AMPERSAND_COMPANY = re.compile(rf"(?<![\w&])(?:{RUN})[ \t]+&[ \t]+(?:Company|COMPANY|Co\.|CO\.)")
 _DBA = re.compile(rf"\b(?:d/b/a|dba|DBA|D/B/A|doing[ \t]+business[ \t]+as)[ \t]+(?P<name>{CANDIDATE.pattern})")
 
 
@@ -87,6 +89,10 @@ class CorporateNameRecognizer(LocalRecognizer):
             for s, e in split_companies(text, m.start() + off, m.end()):
                 strength = suffix_strength(split_suffix(text[s:e])[1])
                 out.append(result("PARTY", s, e, 0.9, self.name, source="suffix", suffix=strength))
+        for m in _AMPERSAND_COMPANY.finditer(text):
+            off, kept = trim_left(m.group())
+            if kept:  # "Charles Webb & Company", "Smith & Co.": a firm's name, not prose
+                out.append(result("PARTY", m.start() + off, m.end(), 0.9, self.name, source="suffix", suffix="strong"))
         for m in _DBA.finditer(text):
             before = text[max(0, m.start() - 40):m.start()].rstrip()
             # "Acme, Inc. d/b/a Foo" or "JVLS, LLC dba Foo"; not "Operational DBA Per Hour".
@@ -185,17 +191,17 @@ PERSON_NAME = (
 )
 # The labels of signature blocks, in the capitalizations contracts use ("SIGNED by", "NAME:", "Attn.:").
 _TRIGGER = (
-    r"/s/|\b(?:(?:Print(?:ed)?|PRINT(?:ED)?)[ \t]+)?(?:Name|NAME)[ \t]*:?|\b(?:Signed|SIGNED)[ \t]+(?:by|BY)[ \t]*:?"
+    r"(?i:/s/)|\b(?:(?:Print(?:ed)?|PRINT(?:ED)?)[ \t]+)?(?:Name|NAME)[ \t]*:?|\b(?:Signed|SIGNED)[ \t]+(?:by|BY)[ \t]*:?"
     r"(?:[ \t]*\[NAME\])?|\b(?:By|BY)[ \t]*:|\b(?:Witness|WITNESS)(?:[ \t]+(?:Name|NAME))?[ \t]*:?"
     r"|\b(?:Attention|ATTENTION)[ \t]*:?|\b(?:Attn|ATTN)\.?[ \t]*:?|\bc/o|\b(?:Contact|CONTACT)[ \t]*:|\bappeared"
-    r"|\bPer[ \t]*:"
+    r"|\bPer[ \t]*:|\b(?:Legal|LEGAL|Authori[sz]ed|AUTHORI[SZ]ED)[ \t]+(?:Representative|REPRESENTATIVE)[ \t]*:"
 )
 _TITLES = (
     r"President|Chief|CEO|CFO|COO|CTO|Vice|Director|Secretary|Treasurer|Manager|General[ \t]+Counsel|Chairman|"
     r"Partner|Managing|Attorney|Town|City|Notary|Assistant|Founder|Member|Trustee|Executive|Senior|Principal|"
     r"Officer|Esq"
 )
-SIGNATURE = re.compile(rf"(?:{_TRIGGER})[ \t]*(?:/s/[ \t]*)?(?P<name>{PERSON_NAME})")
+SIGNATURE = re.compile(rf"(?:{_TRIGGER})[ \t]*(?:(?i:/s/)[ \t]*)?(?P<name>{PERSON_NAME})")
 HONORIFIC = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Messrs)\.?[ \t]+(?P<name>{PERSON_NAME}|[A-Z][a-z]+)")
 TITLED = re.compile(rf"(?<![\w.])(?P<name>{PERSON_NAME}),[ \t]*(?:its[ \t]+)?(?:{_TITLES})\b")
 
@@ -213,8 +219,18 @@ class SignatoryRecognizer(LocalRecognizer):
         out = []
         for pattern, source in ((SIGNATURE, "signature"), (HONORIFIC, "honorific"), (TITLED, "titled")):
             for m in pattern.finditer(text):
-                out.append(result("PERSON", m.start("name"), m.end("name"), 0.9, self.name, source=source))
+                label = text[m.start():m.start("name")]
+                if source == "signature" and _CONFORMED.search(label):
+                    # "/s/ Bud Ward", "Name: Bus Ward", "Attention: Rusty Pickering": a person or a
+                    # department goes there, so a name of common words counts too.
+                    source_here = "conformed"
+                else:
+                    source_here = source
+                out.append(result("PERSON", m.start("name"), m.end("name"), 0.9, self.name, source=source_here))
         return out
+
+
+_CONFORMED = re.compile(r"/s/|\b(?:Name|Attention|Attn|Representative)\b", re.IGNORECASE)
 
 
 def legal_name_recognizers() -> list[LocalRecognizer]:

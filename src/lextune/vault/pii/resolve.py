@@ -145,7 +145,11 @@ class Resolver:
         span = self.text[start:end]
         if not span or "\n" in span or len(span.split()) > 10 or is_public_body(span) or _WEB.search(span):
             return None
-        if span.casefold() in self.protected and source != "definition":
+        if span.casefold() in self.protected and source != "definition" and not (
+                etype == "PERSON" and n_words_of(span) >= 2 and content_words(span)[0] in FIRST_NAMES
+                and has_coined_word(span, self.lower_words)):
+            # A quoted term is a defined term, except a person's name in quotes ("Paul Zuzelo" is
+            # deleted and replaced with "General Counsel").
             return None
         _, suffix = split_suffix(span)
         if is_role_phrase(span) and suffix_strength(suffix) != "strong":
@@ -177,6 +181,13 @@ class Resolver:
             initial = n_words == 1 and re.search(r"\b[A-Z]\.", span) is not None and has_fixed_name_word(span)
             ok = (is_person_shaped(span) or initial) and is_name_like(span, self.lower_words) and (
                 n_words >= 2 or source == "honorific" or initial)
+            if source == "conformed" and not ok:
+                # "/s/ Bud Ward", "Name: Bus Ward": a conformed signature or a Name: line holds a person,
+                # so a name of common words counts too; a title or department there ("Name: Authorized
+                # Signatory", "Attention: Legal Department") has no word outside the legal vocabulary.
+                # Two-letter surnames count here ("Xianglong Li").
+                ok = len(re.findall(r"[A-Za-z]{2,}", span)) >= 2 and all(
+                    w[:1].isupper() for w in span.split() if w.isalpha()) and is_name_like(span, set())
         if etype == "PERSON" and suffix:
             etype = "PARTY"
         return Mention(start, end, etype, source) if ok else None
@@ -247,7 +258,8 @@ class Resolver:
         for idx, ent in enumerate(self.entities):
             for form in sorted(ent.forms, key=len, reverse=True):
                 form = form.strip()
-                if len(form) < 2 or is_role_phrase(form) or form.casefold() in self.protected - ent.keys:
+                if len(form) < 2 or is_role_phrase(form) or (
+                        form.casefold() in self.protected and norm(form) not in ent.keys):
                     continue
                 body = r"\s+".join(re.escape(w) for w in form.split())
                 for m in re.finditer(rf"(?<![\w&]){body}(?![\w&])", self.text, re.IGNORECASE):
@@ -305,12 +317,22 @@ _FAMILY_HEADS = ORG_HEADS | wordset("funds portfolio series trusts")
 _SIGNATURE_LABELS = wordset("""
 name title by date signature print printed its witness attention attn per signed sign position function s
 /s/ president ceo cfo coo cto chief executive officer director secretary treasurer manager counsel general
-vice chairman founder member partner managing address tel fax phone email e-mail
+vice chairman founder member partner managing address tel fax phone email e-mail facsimile telephone
+telecopy telecopier mobile cell copy with legal representative authorized
 """)
+
+
+_PARTY_LABEL = re.compile(r"\s+(?:Party|PARTY)\s+[A-Z]\b\.?:?\s*$")
+
+
+def n_words_of(span: str) -> int:
+    return len(content_words(span))
 
 
 def _trim_person(text: str, start: int, end: int) -> tuple[int, int]:
     """Drop the labels around a signatory's name: "Name: Jane Doe Title" -> "Jane Doe"."""
+    party = _PARTY_LABEL.search(text, start, end)  # "Ting Chen Party B": the next field's label
+    end = party.start() if party else end
     toks = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
 
     def label(t: tuple[int, int]) -> bool:
