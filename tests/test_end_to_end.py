@@ -38,10 +38,41 @@ def test_cli_flow_end_to_end(home, tiny_model_dir, tmp_path):
     listing = ok("models", "list")
     assert "clauses-v1" in listing and "active: stock base model" in listing
 
-    metrics = json.loads(ok("eval", "--model", "clauses-v1", "--json", "--limit", "6"))["metrics"]
-    assert 0.0 <= metrics["clause_type.loglik"]["macro_f1"] <= 1.0
+    # Without --task, the test split of the dataset clauses-v1 was trained on, every row task scored.
+    runs = json.loads(ok("eval", "--model", "clauses-v1", "--json", "--limit", "4"))
+    by_task = {r["task"].split(":")[0]: r for r in runs}
+    assert {"clause_type", "clause_quote", "cited_qa", "reference"} <= set(by_task)
+    assert 0.0 <= by_task["clause_type"]["metrics"]["balanced_accuracy"] <= 1.0
+    assert "echo_excerpt" in by_task["clause_quote"]["baselines"]
+    assert all(r["data_hash"] and r["code_version"] and r["n"] == 4 for r in runs)
+    stored = json.loads(ok("eval", "runs", "--model", "clauses-v1", "--json"))
+    assert {r["id"] for r in runs} <= {r["id"] for r in stored}
 
-    ok("models", "activate", "clauses-v1")
+    # The demo's training documents are refused, then allowed and reported.
+    train_file = next(home.glob("datasets/*/train.jsonl"))
+    refused = runner.invoke(app, ["eval", "--model", "clauses-v1", "--task", f"clause_type:{train_file}",
+                                  "--limit", "3"])
+    assert refused.exit_code != 0 and "trained on" in str(refused.exception)
+    assert "--allow-train-docs" in str(refused.exception)
+    allowed = json.loads(ok("eval", "--model", "clauses-v1", "--task", f"clause_type:{train_file}", "--limit", "3",
+                            "--allow-train-docs", "--json"))
+    assert allowed["notes"]["train_docs_allowed"]["examples"] == 3
+
+    report_html = tmp_path / "cmp.html"
+    ok("eval", "compare", "stock", "clauses-v1", "--task", f"clause_type:{next(home.glob('datasets/*/test.jsonl'))}",
+       "--limit", "6", "--resamples", "50", "--html", str(report_html), "--base-model", str(tiny_model_dir))
+    assert "Verdict" in report_html.read_text() or "verdict" in report_html.read_text()
+    # A random tiny model cannot pass the gate: activation is refused, then forced (and logged).
+    refused = runner.invoke(app, ["models", "activate", "clauses-v1"])
+    assert refused.exit_code != 0 and "--force" in str(refused.exception)
+    ok("models", "activate", "clauses-v1", "--force")
+    from sqlalchemy import select
+
+    from lextune.core.store import Store
+    from lextune.core.tables import AuditEventRow
+
+    with Store().session() as s:
+        assert s.scalars(select(AuditEventRow).where(AuditEventRow.action == "model.activate.forced")).first()
     answer = ok("ask", "Which law governs this agreement?", "--base-model", str(tiny_model_dir))
     assert "answered by: clauses-v1" in answer
     assert "[S1]" in answer  # retrieved passages are listed with their citation tags

@@ -262,65 +262,215 @@ def train(
     stdout.print(f"model version {version.name} ({version.id}) adapter at {version.adapter_path}")
 
 
-@app.command("eval")
+def _task_ticker(prefix: str = ""):
+    """on_task(task, units) -> (advance, done): one progress bar per task."""
+    from contextlib import ExitStack
+
+    def on_task(*args):
+        task, units = args[-2], args[-1]
+        side = f"{args[0]} " if len(args) == 3 else ""
+        stack = ExitStack()
+        t = stack.enter_context(ticker(f"{prefix}{side}{task.label}", total=units))
+        return t.advance, stack.close
+
+    return on_task
+
+
+def _print_runs(runs, json_out: bool) -> None:
+    if json_out:
+        payload = [{**r.model_dump(mode="json"), "headline_value": r.headline_value()} for r, _ in runs]
+        # `balanced_accuracy` and the other metrics sit at the top of each run's "metrics".
+        stdout.print_json(json.dumps(payload[0] if len(payload) == 1 else payload))
+        return
+    for run, _ in runs:
+        table = Table("metric", "value", "baselines", title=f"{run.model} on {run.task} (n={run.n}, {run.n_docs} documents)")
+        for k, v in run.metrics.items():
+            if isinstance(v, float | int) and not isinstance(v, bool):
+                base = ", ".join(f"{b}: {m[k]:.3f}" for b, m in run.baselines.items()
+                                 if isinstance(m, dict) and isinstance(m.get(k), float | int))
+                table.add_row(("* " if k == run.headline else "") + k, f"{v:.3f}" if isinstance(v, float) else str(v),
+                              base)
+        stdout.print(table)
+        if run.notes.get("train_docs_allowed"):
+            out.print(f"[yellow]warning[/yellow] scored with --allow-train-docs: {run.notes['train_docs_allowed']}",
+                      soft_wrap=True)
+
+
+eval_app = typer.Typer(help="Evaluate a model (no subcommand), compare two, list tasks.", invoke_without_command=True)
+app.add_typer(eval_app, name="eval")
+
+TaskOpt = Annotated[list[str] | None, typer.Option(
+    "--task", help="Task as name[:SOURCE], repeatable: legalbench:DIR, mmlu:DIR, contractnli:FILE, cuad:FILE, "
+                   "forgetting, clause_quote:FILE ... (default: every row task of the dataset's split).")]
+DatasetOpt = Annotated[str | None, typer.Option(help="Dataset id or name (default: the one the model was trained on).")]
+SplitOpt = Annotated[str, typer.Option(help="Dataset split to score: test or dev.")]
+LimitOpt = Annotated[int | None, typer.Option(help="Score only the first N examples of each task.")]
+SampleOpt = Annotated[int | None, typer.Option(help="Score a stratified sample of N examples per task.")]
+AllowOpt = Annotated[bool, typer.Option("--allow-train-docs", help="Score examples from documents the model "
+                                        "was trained on (refused otherwise); reported with the run.")]
+SkipOpt = Annotated[bool, typer.Option("--skip-train-docs", help="Leave out examples from documents the model "
+                                       "was trained on (counted in the run's notes) instead of refusing.")]
+
+
+@eval_app.callback()
 def evaluate_cmd(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option(help="'stock', 'active', or a model version name/id.")] = "active",
-    dataset: Annotated[str | None, typer.Option(help="Dataset id or name (default: newest).")] = None,
-    split: Annotated[str, typer.Option(help="Split to score: test, dev or train.")] = "test",
-    file: Annotated[Path | None, typer.Option(help="Score any JSONL file written by `data build` instead.")] = None,
+    task: TaskOpt = None,
+    dataset: DatasetOpt = None,
+    split: SplitOpt = "test",
     base_model: Annotated[str | None, typer.Option(help="Base model for 'stock'.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Score only the first N rows.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+    limit: LimitOpt = None,
+    sample: SampleOpt = None,
+    allow_train_docs: AllowOpt = False,
+    skip_train_docs: SkipOpt = False,
+    batch_size: Annotated[int, typer.Option(help="Rows per forward pass.")] = 8,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the run(s) as JSON.")] = False,
 ):
-    """Score a model on held-out rows: clause typing (generation and label log-likelihood) and quoting."""
-    from lextune.data.dataset import get_dataset, split_path
-    from lextune.evals.evaluate import evaluate
-    from lextune.registry.versions import active_version, get_version
+    """Score a model on held-out data or public benchmarks; every run and its predictions are stored."""
+    if ctx.invoked_subcommand:
+        return
+    from lextune.evals.session import evaluate_model, load_model, resolve_version, tasks_from
 
     store = _store()
-    version = None if model == "stock" else active_version(store) if model == "active" else get_version(store, model)
-    if file is None:
-        info = get_dataset(store, dataset)
-        file, ds_id = split_path(info, split), info.id
-    else:
-        ds_id = None
-    with ticker(f"evaluating {version.name if version else 'stock'}") as t:
-        result, _ = evaluate(store, version, file, dataset_id=ds_id, base_model=base_model, limit=limit,
-                             on_start=t.total, progress=t.advance)
+    tasks, ds_id = tasks_from(store, task, resolve_version(store, model), dataset, split)
+    loaded = load_model(store, model, base_model, batch_size=batch_size)
+    runs = evaluate_model(store, loaded, tasks, limit=limit, sample=sample, allow_train_docs=allow_train_docs,
+                          skip_train_docs=skip_train_docs, dataset_id=ds_id, on_task=_task_ticker(f"{loaded.label}: "))
+    _print_runs(runs, json_out)
+
+
+@eval_app.command("compare")
+def evaluate_compare(
+    a: Annotated[str, typer.Argument(help="Baseline: 'stock', 'active' or a version.")],
+    b: Annotated[str, typer.Argument(help="Candidate: a version (or 'active').")],
+    task: TaskOpt = None,
+    dataset: DatasetOpt = None,
+    split: SplitOpt = "test",
+    base_model: Annotated[str | None, typer.Option(help="Base model for 'stock'.")] = None,
+    limit: LimitOpt = None,
+    sample: SampleOpt = None,
+    allow_train_docs: AllowOpt = False,
+    skip_train_docs: SkipOpt = False,
+    gate: Annotated[Path | None, typer.Option(help="Promotion gate YAML (default: the shipped gate).")] = None,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json-file", help="Write the JSON report here.")] = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Rows per forward pass.")] = 8,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+):
+    """A vs B on the same examples: side-by-side metrics, document-level bootstrap CIs, paired test, gate verdict."""
+    from lextune.core.atomic import write_json
+    from lextune.evals.promotion import save_comparison
+    from lextune.evals.report_compare import render_comparison_html, render_comparison_terminal
+    from lextune.evals.session import compare_models, load_model, resolve_version, tasks_from
+
+    store = _store()
+    tasks, ds_id = tasks_from(store, task, resolve_version(store, b), dataset, split)
+    ma = load_model(store, a, base_model, batch_size=batch_size)
+    mb = load_model(store, b, base_model, batch_size=batch_size)
+    report = compare_models(store, ma, mb, tasks, limit=limit, sample=sample, allow_train_docs=allow_train_docs,
+                            skip_train_docs=skip_train_docs, gate_path=gate, dataset_id=ds_id, n_resamples=resamples, on_task=_task_ticker())
+    save_comparison(store, report)
+    html = html or store.settings.home / "reports" / f"{report['id']}.html"
+    html.parent.mkdir(parents=True, exist_ok=True)
+    html.write_text(render_comparison_html(report), encoding="utf-8")
+    if json_file:
+        write_json(json_file, report)
     if json_out:
-        stdout.print_json(json.dumps(result.model_dump(mode="json")))
-        return
-    table = Table("task", "metric", "value", title=f"{result.model} on {file}")
-    for task, m in result.metrics.items():
-        for k, v in m.items():
-            if isinstance(v, float):
-                table.add_row(task, k, f"{v:.3f}")
+        stdout.print_json(json.dumps(report, default=str))
+    else:
+        stdout.print(render_comparison_terminal(report))
+    out.print(f"report: {html}")
+
+
+@eval_app.command("tasks")
+def evaluate_tasks():
+    """List the evaluation tasks and what each measures."""
+    from lextune.evals.tasks import TASKS, task_names
+
+    table = Table("task", "kind", "headline metric", "source")
+    for name in task_names():
+        cls = TASKS[name]
+        doc = (cls.__doc__ or "").strip().splitlines()
+        table.add_row(name, cls.kind, cls.headline, doc[0] if doc else "")
     stdout.print(table)
-    if result.metrics.get("not_scored"):
-        out.print(f"not scored (no scorer for these tasks yet): {result.metrics['not_scored']}", soft_wrap=True)
+
+
+@eval_app.command("runs")
+def evaluate_runs(
+    model: Annotated[str | None, typer.Option(help="Only this version's runs.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the runs as JSON.")] = False,
+):
+    """Stored evaluation runs: model, task, headline metric, data hash, code version."""
+    from lextune.evals.run import list_runs
+    from lextune.evals.session import resolve_version
+
+    store = _store()
+    version = resolve_version(store, model) if model else None
+    runs = list_runs(store, version.id if version else None)
+    if json_out:
+        stdout.print_json(json.dumps([r.model_dump(mode="json") for r in runs]))
+        return
+    table = Table("run", "model", "task", "n", "headline", "value", "data", "code", "when")
+    for r in runs:
+        v = r.headline_value()
+        table.add_row(r.id, r.model, r.task, str(r.n), r.headline, "" if v is None else f"{v:.3f}", r.data_hash[:10],
+                      r.code_version, r.created_at.strftime("%Y-%m-%d %H:%M"))
+    stdout.print(table)
 
 
 @models_app.command("list")
 def models_list():
-    """List model versions; the active one is marked."""
+    """List model versions with their headline metrics (latest run per task); the active one is marked."""
+    from lextune.evals.run import list_runs
     from lextune.registry.versions import active_version, list_versions
 
     store = _store()
     active = active_version(store)
-    table = Table("", "name", "id", "base model", "dataset", "created")
+    latest: dict[str, dict[str, str]] = {}
+    for r in list_runs(store):  # oldest first, so the newest run of a task wins
+        v = r.headline_value()
+        if r.model_version_id and v is not None:
+            latest.setdefault(r.model_version_id, {})[r.task] = f"{r.task} {r.headline} {v:.3f}"
+    table = Table("", "name", "id", "base model", "dataset", "created", "headline metrics (latest eval)")
     for v in list_versions(store):
         table.add_row("*" if active and active.id == v.id else "", v.name, v.id, v.base_model, v.dataset_id,
-                      v.created_at.strftime("%Y-%m-%d %H:%M"))
+                      v.created_at.strftime("%Y-%m-%d %H:%M"), "\n".join(latest.get(v.id, {}).values()) or "-")
     stdout.print(table)
     stdout.print(f"active: {active.name if active else 'stock base model'}")
 
 
 @models_app.command("activate")
-def models_activate(version: Annotated[str, typer.Argument(help="Version name or id.")]):
-    """Make a version the one that answers (one transaction)."""
-    from lextune.registry.versions import activate
+def models_activate(
+    version: Annotated[str, typer.Argument(help="Version name or id.")],
+    force: Annotated[bool, typer.Option("--force", help="Activate even when the promotion gate fails or no "
+                                        "comparison exists (logged in the audit trail).")] = False,
+):
+    """Make a version the one that answers (one transaction), if its latest comparison passes the gate."""
+    from lextune.core import audit
+    from lextune.evals.promotion import latest_comparison
+    from lextune.registry.versions import activate, get_version
 
-    v = activate(_store(), version)
+    store = _store()
+    v = get_version(store, version)
+    report = latest_comparison(store, v.id)
+    if report is None:
+        verdict_ok, why = False, f"no comparison for {v.name}: run `lextune eval compare stock {v.name}` first"
+    else:
+        verdict = report["verdict"]
+        verdict_ok = bool(verdict["passed"])
+        for c in verdict.get("checks", []):
+            mark = "[green]pass[/green]" if c.get("passed") else "[red]FAIL[/red]"
+            out.print(f"gate {mark} {escape(str(c.get('name')))}: {escape(str(c.get('detail', '')))}", soft_wrap=True)
+        why = f"gate {'passed' if verdict_ok else 'failed'} on comparison {report.get('id')} ({report['a']['label']} vs {v.name})"
+    out.print(why, soft_wrap=True)
+    if not verdict_ok and not force:
+        raise LextuneError(f"not activated: {why}; pass --force to activate anyway (it is logged)")
+    if not verdict_ok:
+        with store.session() as s:
+            audit.record(s, "model.activate.forced", v.id, {"reason": why})
+    v = activate(store, version)
     stdout.print(f"active: {v.name} ({v.id})")
 
 

@@ -5,27 +5,28 @@ from __future__ import annotations
 import os
 import platform
 import time
+from contextlib import ExitStack
 from importlib import resources
 from pathlib import Path
 
 import torch
-from rich.table import Table
 
+from lextune.core import audit
 from lextune.core.atomic import write_json
 from lextune.core.config import get_settings
-from lextune.core.records import utcnow
 from lextune.core.store import Store
 from lextune.data.dataset import (
     DEFAULT_CLAUSE_TYPES,
     BuildConfig,
     build_dataset,
     read_manifest,
-    read_rows,
     split_path,
 )
-from lextune.evals.compare import compare
-from lextune.evals.evaluate import evaluate, labels_of, per_task_sample
-from lextune.evals.report_html import write_report_html
+from lextune.evals.promotion import save_comparison
+from lextune.evals.report_compare import render_comparison_terminal, write_comparison_html
+from lextune.evals.session import compare_models, load_model
+from lextune.evals.tasks import make_task
+from lextune.evals.tasks.forgetting import default_mmlu_dir
 from lextune.models.loading import base_model_dir
 from lextune.progress import console, ticker
 from lextune.rag.answer import ask
@@ -57,9 +58,10 @@ DEMO_BUILD = BuildConfig(
     max_rows_per_task={"clause_type": 250, "clause_quote": 170, "clause_question": 100, "cited_qa": 70,
                        "body_to_heading": 20, "define_term": 20, "fill_masked_span": 20},
 )
-# Capping held-out rows per task (evenly spaced over the test contracts) keeps two evaluations,
-# stock and tuned, inside the demo's 15-minute budget on 2 cores; `lextune eval` scores all rows.
-EVAL_ROWS_PER_TASK = {"clause_type": 120, "clause_quote": 30}
+# Held-out examples scored per task (a stratified sample over the test contracts), sized so that both
+# models' evaluations fit the demo's 15-minute budget on 2 cores; `lextune eval` scores all rows.
+N_RESAMPLES = 1000
+EVAL_SAMPLE = {"clause_type": 120, "clause_quote": 40, "clause_question": 60, "forgetting": 24, "mmlu": 96}
 DEMO_QUESTION = "Which state's law governs the agreement?"
 
 
@@ -68,7 +70,8 @@ def sample_path() -> Path:
 
 
 def run_demo(out_dir: Path, recipe: Recipe | None = None, build: BuildConfig | None = None) -> dict:
-    """Ingest, build, evaluate stock, train, evaluate tuned, activate, ask; write the reports."""
+    """Ingest, build, train, compare stock vs tuned on held-out contracts and general ability, gate,
+    activate, ask; write the reports."""
     started = time.perf_counter()
     out_dir = out_dir.resolve()
     # Always its own state folder: the demo must never write into (or activate a version in) the
@@ -99,75 +102,60 @@ def run_demo(out_dir: Path, recipe: Recipe | None = None, build: BuildConfig | N
                   f"{sum(manifest['dedup']['near_duplicate_rows_dropped'].values())} near-duplicate rows dropped; "
                   "leakage check passed", highlight=False)
     test_file = split_path(info, "test")
-    test_rows = per_task_sample(read_rows(test_file), EVAL_ROWS_PER_TASK)
-    labels = labels_of(test_rows)
-
-    def run_eval(title: str, version):
-        with ticker(title) as t:
-            return evaluate(store, version, test_file, dataset_id=info.id, base_model=recipe.base_model,
-                            per_task=EVAL_ROWS_PER_TASK, on_start=t.total, progress=t.advance)
-
     console.print("preparing the base model (the first run de-quantizes the bundled GGUF once)")
     base_model_dir(recipe.base_model, settings)
-    stock, stock_preds = run_eval("3/6 stock model on held-out contracts", None)
-    with ticker("4/6 LoRA fine-tuning") as t:
+    with ticker("3/6 LoRA fine-tuning") as t:
         version = run_training(store, info, recipe, on_step=t.step, on_status=t.info)
-    tuned, tuned_preds = run_eval(f"5/6 {version.name} on held-out contracts", version)
-    update_metrics(store, version.id, {"eval": {"dataset": info.id, "split": "test", **tuned.metrics}})
+    tasks = [make_task(f"{name}:{test_file}") for name in ("clause_type", "clause_quote", "clause_question")]
+    tasks += [make_task("forgetting"), make_task(f"mmlu:{default_mmlu_dir()}")]
+    stock = load_model(store, "stock", recipe.base_model)
+    tuned = load_model(store, version.id, recipe.base_model)
+
+    def on_task(side: str, task, units: int):
+        stack = ExitStack()
+        who = "stock" if side == "a" else version.name
+        t = stack.enter_context(ticker(f"4/6 {who} on {task.label}", total=units))
+        return t.advance, stack.close
+
+    comparison = compare_models(store, stock, tuned, tasks, sample=EVAL_SAMPLE, dataset_id=info.id,
+                                n_resamples=N_RESAMPLES, on_task=on_task)
+    save_comparison(store, comparison)
+    verdict = comparison["verdict"]
+    headline = {e["task"]: {"headline": e["headline"], "stock": e["a"].get(e["headline"]),
+                            "tuned": e["b"].get(e["headline"])} for e in comparison["tasks"]}
+    update_metrics(store, version.id, {"eval": {"dataset": info.id, "split": "test", "comparison": comparison["id"],
+                                                "headline": headline}})
+    console.print(f"5/6 promotion gate: {'passed' if verdict['passed'] else 'failed'}")
+    if not verdict["passed"]:
+        # The demo goes on to show serving with the tuned version; a real activation would need --force.
+        with store.session() as s:
+            audit.record(s, "model.activate.forced", version.id, {"reason": "demo: shows serving after a failed gate"})
     activate(store, version.name)
     answer = ask(store, DEMO_QUESTION, base_model=recipe.base_model)
     console.print(f"6/6 activated {version.name}; asked: {DEMO_QUESTION}")
 
-    tasks = compare(stock_preds, tuned_preds, stock.metrics, tuned.metrics, labels)
     full = {
+        **comparison,
         "title": "lextune demo: stock vs tuned on held-out CUAD contracts",
-        "created_at": utcnow().isoformat(timespec="seconds"),
         "base_model": version.base_model, "model_version": f"{version.name} ({version.id})",
         "dataset": {"id": info.id, "sha256": info.sha256, "path": info.path, "counts": info.counts,
                     "anonymization": manifest["anonymization"], "dedup": manifest["dedup"]},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
-        "tasks": tasks,
-        "stock": {k: _headline(v) for k, v in stock.metrics.items()},
-        "tuned": {k: _headline(v) for k, v in tuned.metrics.items()},
         "training": {"loss_curve": version.metrics["training"]["loss_curve"],
                      "seconds": version.metrics["training"]["seconds"],
                      "rows": sum(info.counts["train"].values())},
-        "examples": _examples(test_rows, stock_preds, tuned_preds),
-        "ask": answer.model_dump(),
+        "ask": answer.model_dump(mode="json"),
         "seconds": round(time.perf_counter() - started, 1),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "report.json", full)
-    write_report_html(full, out_dir / "report.html")
+    write_comparison_html(full, out_dir / "report.html")
     _print_summary(full, answer, out_dir)
     return full
 
 
-def _headline(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
-
-
-def _examples(rows, stock_preds, tuned_preds, n: int = 6) -> list[dict]:
-    picked, seen = [], set()
-    for r, s, t in zip(rows, stock_preds, tuned_preds):
-        if (r.task, r.label) in seen:
-            continue
-        seen.add((r.task, r.label))
-        picked.append({"task": r.task, "input": r.messages[-2]["content"], "gold": r.answer,
-                       "stock": s.generated, "tuned": t.generated})
-        if len(picked) == n:
-            break
-    return picked
-
-
 def _print_summary(full: dict, answer, out_dir: Path) -> None:
-    table = Table("task", "metric", "stock", "tuned", "delta [95% CI]", title="held-out contracts")
-    for task, entry in full["tasks"].items():
-        for m, ci in entry["ci"].items():
-            d, lo, hi = ci["delta"]
-            table.add_row(task, m, f"{entry['stock'][m]:.3f}", f"{entry['tuned'][m]:.3f}",
-                          f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
-    console.print(table)
+    console.print(render_comparison_terminal(full))
     console.print(f"[bold]ask[/bold] {answer.question}\n{answer.text}")
     for c in answer.citations:
         console.print(f"  [{c.tag}] {c.mark}: {c.title[:70]} / {c.section[:50]}")

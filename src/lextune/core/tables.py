@@ -183,6 +183,38 @@ class EvalRunRow(Base):
     split: Mapped[str] = mapped_column(String(16))
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # One run = one model on one task (evaluation issue): what was scored and with which code, so a
+    # number can be traced and recomputed from the predictions kept in eval_predictions.
+    task: Mapped[str | None] = mapped_column(Text, default=None)
+    kind: Mapped[str | None] = mapped_column(String(32), default=None)
+    data_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    code_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    n: Mapped[int | None] = mapped_column(Integer, default=None)
+    baselines: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    notes: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class EvalPredictionRow(Base):
+    """One prediction of one run (an evals.records.Prediction as JSON), in the run's example order."""
+
+    __tablename__ = "eval_predictions"
+    run_id: Mapped[str] = mapped_column(String(32), ForeignKey("eval_runs.id", ondelete="CASCADE"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    example_id: Mapped[str] = mapped_column(Text)
+    doc_id: Mapped[str | None] = mapped_column(Text, default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class EvalComparisonRow(Base):
+    """One `eval compare A B`: the report (tasks, CIs, verdict) that `models activate` consults for B."""
+
+    __tablename__ = "eval_comparisons"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    a_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    b_version_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class AuditEventRow(Base):
