@@ -278,8 +278,10 @@ def _task_ticker(prefix: str = ""):
 
 def _print_runs(runs, json_out: bool) -> None:
     if json_out:
-        payload = [{**r.model_dump(mode="json"), "headline_value": r.headline_value()} for r, _ in runs]
-        # `balanced_accuracy` and the other metrics sit at the top of each run's "metrics".
+        # The headline metric also sits at the top level under its own name ("balanced_accuracy" for
+        # LegalBench), beside the full "metrics".
+        payload = [{**r.model_dump(mode="json"), "headline_value": r.headline_value(), r.headline: r.headline_value()}
+                   for r, _ in runs]
         stdout.print_json(json.dumps(payload[0] if len(payload) == 1 else payload))
         return
     for run, _ in runs:
@@ -296,6 +298,21 @@ def _print_runs(runs, json_out: bool) -> None:
                       soft_wrap=True)
 
 
+def _task_options(pairs: list[str] | None) -> dict:
+    """"generate=false" -> {"generate": False}; values read as YAML scalars (numbers, booleans, strings)."""
+    import yaml
+
+    from lextune.core.errors import ConfigError
+
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option {pair!r}: expected key=value")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return out
+
+
 eval_app = typer.Typer(help="Evaluate a model (no subcommand), compare two, list tasks.", invoke_without_command=True)
 app.add_typer(eval_app, name="eval")
 
@@ -308,6 +325,8 @@ LimitOpt = Annotated[int | None, typer.Option(help="Score only the first N examp
 SampleOpt = Annotated[int | None, typer.Option(help="Score a stratified sample of N examples per task.")]
 AllowOpt = Annotated[bool, typer.Option("--allow-train-docs", help="Score examples from documents the model "
                                         "was trained on (refused otherwise); reported with the run.")]
+OptionOpt = Annotated[list[str] | None, typer.Option(
+    "--option", help="Task option as key=value, repeatable (e.g. generate=false, max_chars=4000, chat=true).")]
 SkipOpt = Annotated[bool, typer.Option("--skip-train-docs", help="Leave out examples from documents the model "
                                        "was trained on (counted in the run's notes) instead of refusing.")]
 
@@ -324,6 +343,7 @@ def evaluate_cmd(
     sample: SampleOpt = None,
     allow_train_docs: AllowOpt = False,
     skip_train_docs: SkipOpt = False,
+    option: OptionOpt = None,
     batch_size: Annotated[int, typer.Option(help="Rows per forward pass.")] = 8,
     json_out: Annotated[bool, typer.Option("--json", help="Print the run(s) as JSON.")] = False,
 ):
@@ -333,7 +353,8 @@ def evaluate_cmd(
     from lextune.evals.session import evaluate_model, load_model, resolve_version, tasks_from
 
     store = _store()
-    tasks, ds_id = tasks_from(store, task, resolve_version(store, model), dataset, split)
+    tasks, ds_id = tasks_from(store, task, resolve_version(store, model), dataset, split,
+                              options=_task_options(option))
     loaded = load_model(store, model, base_model, batch_size=batch_size)
     runs = evaluate_model(store, loaded, tasks, limit=limit, sample=sample, allow_train_docs=allow_train_docs,
                           skip_train_docs=skip_train_docs, dataset_id=ds_id, on_task=_task_ticker(f"{loaded.label}: "))
@@ -352,6 +373,7 @@ def evaluate_compare(
     sample: SampleOpt = None,
     allow_train_docs: AllowOpt = False,
     skip_train_docs: SkipOpt = False,
+    option: OptionOpt = None,
     gate: Annotated[Path | None, typer.Option(help="Promotion gate YAML (default: the shipped gate).")] = None,
     html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
     json_file: Annotated[Path | None, typer.Option("--json-file", help="Write the JSON report here.")] = None,
@@ -366,7 +388,8 @@ def evaluate_compare(
     from lextune.evals.session import compare_models, load_model, resolve_version, tasks_from
 
     store = _store()
-    tasks, ds_id = tasks_from(store, task, resolve_version(store, b), dataset, split)
+    tasks, ds_id = tasks_from(store, task, resolve_version(store, b), dataset, split,
+                              options=_task_options(option))
     ma = load_model(store, a, base_model, batch_size=batch_size)
     mb = load_model(store, b, base_model, batch_size=batch_size)
     report = compare_models(store, ma, mb, tasks, limit=limit, sample=sample, allow_train_docs=allow_train_docs,

@@ -74,6 +74,11 @@ def test_overlap_with_training_by_id_and_by_title():
     ex = _examples(["Yes", "No", "Yes"], ["doc-a", "ACME_License Agreement.pdf", "doc-z"])
     train = {"doc-a": "Something", "doc-b": "acme_license agreement.txt"}
     assert overlap_with_training(ex, train) == {"doc-a": ["e0"], "ACME_License Agreement.pdf": ["e1"]}
+    # Titles keep their own dots: exhibit 10.4 is not exhibit 10.5 of the same filing.
+    cuad = _examples(["Yes", "No"], ["DYNAMEXINC_06_06_1996-EX-10.4-TRANSPORTATION AGREEMENT",
+                                     "DYNAMEXINC_06_06_1996-EX-10.5-LEASE"])
+    assert list(overlap_with_training(cuad, {"d1": "DYNAMEXINC_06_06_1996-EX-10.4-TRANSPORTATION AGREEMENT.pdf"})) \
+        == ["DYNAMEXINC_06_06_1996-EX-10.4-TRANSPORTATION AGREEMENT"]
 
 
 def test_run_task_refuses_training_documents_then_allows_and_stores(store, tmp_path):
@@ -167,3 +172,23 @@ def test_activation_consults_the_gate(store, home):
     assert latest_comparison(store, v.id)["verdict"]["passed"] is True
     ok = runner.invoke(app, ["models", "activate", "firm-v1"])
     assert ok.exit_code == 0 and "active: firm-v1" in ok.output
+
+
+def test_cli_scores_a_legalbench_folder_by_its_protocol(home, tiny_model_dir):
+    """`lextune eval --model stock --task legalbench:DIR --json`: balanced accuracy under its own key."""
+    from importlib import resources
+
+    from typer.testing import CliRunner
+
+    from lextune.cli import app
+
+    folder = resources.files("lextune") / "demo_data" / "eval_samples" / "legalbench_hearsay_sample"
+    result = CliRunner().invoke(app, ["eval", "--model", "stock", "--base-model", str(tiny_model_dir), "--task",
+                                      f"legalbench:{folder}", "--option", "generate=false", "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    assert run["task"] == "legalbench:legalbench_hearsay_sample" and run["n"] == 8
+    assert 0.0 <= run["balanced_accuracy"] <= 1.0
+    assert run["balanced_accuracy"] == run["metrics"]["balanced_accuracy"]
+    assert run["baselines"]["majority_class"]["balanced_accuracy"] == 0.5  # 4 Yes, 4 No: always one label

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import subprocess
 import uuid
 from collections import Counter, defaultdict
@@ -146,8 +147,13 @@ def training_documents(store: Store, version: ModelVersion | None) -> dict[str, 
     return {i: titles.get(i, "") or "" for i in ids}
 
 
+_DOC_SUFFIX = re.compile(r"\.(?:pdf|txt|docx?|html?|md|eml|json)$", re.IGNORECASE)
+
+
 def _norm_title(t: str) -> str:
-    return " ".join(Path(t).stem.lower().replace("_", " ").split()) if t else ""
+    """"ACME_10-K_EX-10.4-License Agreement.pdf" and "acme 10-k ex-10.4-license agreement" are one title
+    (only a file extension is dropped: titles hold dots of their own, "EX-10.4")."""
+    return " ".join(_DOC_SUFFIX.sub("", t.strip()).lower().replace("_", " ").split()) if t else ""
 
 
 def overlap_with_training(examples: list[Example], train_docs: dict[str, str]) -> dict[str, list[str]]:
