@@ -15,6 +15,8 @@ def test_demo_writes_reports(home, tiny_model_dir, tmp_path, monkeypatch):
     # Anonymization is tested on its own (tests/data/test_dataset.py); here it would add minutes.
     build = demo.DEMO_BUILD.model_copy(update={"anonymize": False})
     demo.run_demo(out, recipe=recipe, build=build)
+    # The demo keeps to its own state folder: nothing in the user's LEXTUNE_HOME, nothing activated there.
+    assert not (home / "lextune.db").exists() and (out / "home" / "lextune.db").exists()
     report = json.loads((out / "report.json").read_text())
     tasks = {e["task"].split(":")[0]: e for e in report["tasks"]}
     assert set(tasks) == {"clause_type", "clause_quote", "clause_question", "forgetting", "mmlu"}

@@ -324,7 +324,7 @@ def test_html_shows_numbers_with_units() -> None:
 
 
 def test_terminal_render_and_file(tmp_path: Path) -> None:
-    console = Console(record=True, width=160)
+    console = Console(record=True, width=220)
     console.print(render_comparison_terminal(_report()))
     text = console.export_text()
     assert "DO NOT PROMOTE contracts-v3" in text
@@ -346,3 +346,32 @@ def test_end_to_end_from_predictions_to_page() -> None:
     assert report["verdict"]["passed"] is (entry["ci"]["accuracy"]["p_value"] < 0.05)
     assert not math.isnan(entry["ci"]["accuracy"]["delta"][1])
     assert "toy" in render_comparison_html(report)
+
+
+def test_gate_target_fails_when_a_trivial_baseline_beats_the_candidate():
+    from lextune.evals.gate import evaluate_gate, parse_gate
+
+    task = {"task": "clause_quote:test", "kind": "span", "headline": "overlap_f1", "higher_is_better": True,
+            "a": {"overlap_f1": 0.08}, "b": {"overlap_f1": 0.38},
+            "ci": {"overlap_f1": {"delta": [0.30, 0.07, 0.49], "p_value": 0.01}},
+            "baselines": {"echo_excerpt": {"overlap_f1": 0.78}, "always_not_found": {"overlap_f1": 0.0}}}
+    gate = parse_gate({"general": None, "forgetting": None})
+    verdict = evaluate_gate(gate, {"tasks": [task]})
+    assert not verdict.passed
+    assert any("echo_excerpt" in c.detail for c in verdict.checks)
+    assert evaluate_gate(parse_gate({"general": None, "forgetting": None, "target": {"beat_baselines": False}}),
+                         {"tasks": [task]}).passed
+    task["baselines"]["echo_excerpt"]["overlap_f1"] = 0.2
+    assert evaluate_gate(gate, {"tasks": [task]}).passed
+
+
+def test_summary_names_the_best_trivial_baseline_and_whether_b_beats_it() -> None:
+    from lextune.evals.report_compare import best_baseline
+
+    task = {"task": "clause_quote", "headline": "overlap_f1", "higher_is_better": True, "b": {"overlap_f1": 0.38},
+            "baselines": {"echo_excerpt": {"overlap_f1": 0.78}, "always_not_found": {"overlap_f1": 0.0}}}
+    assert best_baseline(task, "overlap_f1") == ("echo_excerpt", 0.78)
+    report = _report()
+    report["tasks"] = [{**report["tasks"][0], **task, "a": {"overlap_f1": 0.08}}]
+    html = render_comparison_html(report)
+    assert "best trivial baseline" in html and "not beaten by B" in html

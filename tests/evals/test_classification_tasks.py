@@ -162,7 +162,8 @@ def test_legalbench_loads_with_its_own_protocol(tmp_path):
     assert e.prompt.endswith("Is there hearsay?\nA:")  # the file's trailing newline is not part of the prompt
     assert e.labels == ["No", "Yes"] and e.choices == [" No", " Yes"]
     assert e.gold == "No" and e.doc_id is None and e.id == "legalbench:hearsay:2"
-    assert e.meta == {"index": "2", "slice": "in court"}
+    assert {k: e.meta[k] for k in ("index", "slice")} == {"index": "2", "slice": "in court"}
+    assert e.meta["content_free"].endswith("Q: N/A Is there hearsay?\nA:")
 
 
 def test_legalbench_predict_and_score_with_a_fake_model(tmp_path):

@@ -192,3 +192,26 @@ def test_cli_scores_a_legalbench_folder_by_its_protocol(home, tiny_model_dir):
     assert 0.0 <= run["balanced_accuracy"] <= 1.0
     assert run["balanced_accuracy"] == run["metrics"]["balanced_accuracy"]
     assert run["baselines"]["majority_class"]["balanced_accuracy"] == 0.5  # 4 Yes, 4 No: always one label
+
+
+def test_legalbench_calibrated_view_subtracts_the_blank_template_prior():
+    """Raw log-likelihood always says " No"; against the "N/A" template's prior " Yes" rises more."""
+    from importlib import resources
+
+    class PriorScorer(FakeScorer):
+        def loglik(self, prompts, choices, progress=None):
+            out = []
+            for p, cs in zip(prompts, choices):
+                blank = "N/A" in p
+                out.append([(-1.0 if c.strip() == "No" else (-3.0 if blank else -2.5), 1)
+                            for c in cs])
+            return out
+
+    folder = resources.files("lextune") / "demo_data" / "eval_samples" / "legalbench_hearsay_sample"
+    task = make_task(f"legalbench:{folder}", generate=False)
+    examples = task.load()
+    assert "N/A" in examples[0].meta["content_free"] and "{{" not in examples[0].meta["content_free"]
+    m = task.score(task.predict(PriorScorer(), examples))
+    assert m["loglik"]["confusion"]["matrix"] != m["loglik_calibrated"]["confusion"]["matrix"]
+    assert m["balanced_accuracy"] == m["loglik"]["balanced_accuracy"] == 0.5  # the protocol's view is the headline
+    assert m["loglik_calibrated"]["per_label"]["Yes"]["recall"] == 1.0

@@ -38,6 +38,7 @@ class TargetRule(BaseModel):
     kinds: list[str] = Field(default_factory=lambda: list(LEGAL_KINDS), description="Task kinds that count.")
     require: Literal["any", "all"] = Field("any", description="One target task must improve, or all of them.")
     metric: str | None = Field(None, description="Metric to judge (dotted path); default: the headline.")
+    beat_baselines: bool = Field(True, description="B must also beat every trivial baseline on the metric.")
 
 
 class GeneralRule(BaseModel):
@@ -180,12 +181,22 @@ def _target_checks(rule: TargetRule, alpha: float, tasks: list[dict], general: G
             detail = f"no paired test of {metric} in the comparison"
             per_task.append(Check(name=name, passed=False, detail=detail))
             continue
-        better = delta > 0 if t.get("higher_is_better", True) else delta < 0
+        higher = t.get("higher_is_better", True)
+        better = delta > 0 if higher else delta < 0
         passed = better and p < alpha
         verdict = ("better, beyond chance" if passed else
                    "better, but within what chance gives" if better else "not better")
         detail = (f"{_plain(metric)} changed by {_pts(delta)} ({_p(p, t.get('n_resamples'))}, "
                   f"needs < {alpha:g}): {verdict}")
+        # Beating the old model is not enough when a trivial predictor (echo the excerpt, always
+        # "Not found", the majority label) does better still: the task is not learned, only less bad.
+        b_value = _num((t.get("b") or {}).get(metric))
+        beaten_by = [(name_, v) for name_, v in _baseline_values(t, metric)
+                     if b_value is not None and (v >= b_value if higher else v <= b_value)]
+        if rule.beat_baselines and beaten_by:
+            passed = False
+            detail += "; but the trivial baseline " + ", ".join(
+                f"'{n}' scores {v:.3f}" for n, v in beaten_by) + f" against B's {b_value:.3f}"
         per_task.append(Check(name=name, passed=passed, detail=detail))
     wins = sum(c.passed for c in per_task)
     need = "at least one" if rule.require == "any" else "every one"
@@ -197,6 +208,15 @@ def _target_checks(rule: TargetRule, alpha: float, tasks: list[dict], general: G
     for c in per_task:
         c.required = rule.require == "all"
     return [summary, *per_task]
+
+
+def _baseline_values(task: dict, metric: str) -> list[tuple[str, float]]:
+    out = []
+    for name, metrics in (task.get("baselines") or {}).items():
+        value = _num(metrics.get(metric)) if isinstance(metrics, dict) else None
+        if value is not None:
+            out.append((name, value))
+    return out
 
 
 def _general_checks(rule: GeneralRule, tasks: list[dict], missing: list[str]) -> list[Check]:

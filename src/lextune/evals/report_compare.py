@@ -435,6 +435,27 @@ def _how_to_read(report: dict, alpha: float) -> str:
     )
 
 
+def best_baseline(t: dict, key: str) -> tuple[str, float] | None:
+    """The trivial baseline that scores best on `key` (lowest when lower is better), or None."""
+    vals = [(name, _num(resolve_or_none(m, key))) for name, m in (t.get("baselines") or {}).items()
+            if isinstance(m, dict)]
+    vals = [(n, v) for n, v in vals if v is not None]
+    if not vals:
+        return None
+    pick = max if _higher_is_better(t, key) else min
+    return pick(vals, key=lambda nv: nv[1])
+
+
+def _best_baseline_text(t: dict, key: str, rate: bool) -> str:
+    best = best_baseline(t, key)
+    if best is None:
+        return "—"
+    name, value = best
+    vb = _num(resolve_or_none(t.get("b"), key))
+    beaten = vb is not None and (vb > value if _higher_is_better(t, key) else vb < value)
+    return f"{_plain(value, rate)} ({name.replace('_', ' ')}){'' if beaten else ' — not beaten by B'}"
+
+
 def _summary_section(report: dict, tasks: list[dict], alpha: float) -> str:
     a, b = _e(_label(report, "a")), _e(_label(report, "b"))
     rows = []
@@ -450,10 +471,13 @@ def _summary_section(report: dict, tasks: list[dict], alpha: float) -> str:
             f"{_value_cell(va, _pair(ci.get('a')), rate)}{_value_cell(vb, _pair(ci.get('b')), rate)}"
             f"{_delta_cell(ci.get('delta'), rate, cls)}"
             f"<td class=\"num\">{_fmt_p(ci.get('p_value'), t.get('n_resamples'))}</td>"
-            f'<td class="{cls}">{_e(word)}</td></tr>'
+            f'<td class="{cls}">{_e(word)}</td>'
+            f'<td class="base">{_e(_best_baseline_text(t, key, rate))}</td></tr>'
         )
     head = (f'<tr><th>task</th><th>headline score</th><th class="a">A: {a}</th><th class="b">B: {b}</th>'
-            "<th>change B &#8722; A [95% CI]</th><th class=\"nw\">p-value</th><th>reading</th></tr>")
+            "<th>change B &#8722; A [95% CI]</th><th class=\"nw\">p-value</th><th>reading</th>"
+            '<th class="base" title="the best score of a predictor with no understanding (echo the excerpt, '
+            'always Not found, the majority label): B should clearly beat it">best trivial baseline</th></tr>')
     return f"<h2>Summary</h2><table>{head}{''.join(rows)}</table>"
 
 
@@ -785,7 +809,7 @@ def render_comparison_terminal(report: dict) -> Group:
     else:
         head = Text(f"DO NOT PROMOTE {b}", style="bold red")
     tasks = Table("task", "headline", f"A: {rich_escape(a)}", f"B: {rich_escape(b)}", "change [95% CI]",
-                  "p", "reading", title="B against A")
+                  "p", "reading", "best trivial baseline", title="B against A")
     for t in report.get("tasks") or []:
         key = str(t.get("headline"))
         va, vb = resolve_or_none(t.get("a"), key), resolve_or_none(t.get("b"), key)
@@ -803,7 +827,7 @@ def render_comparison_terminal(report: dict) -> Group:
         # Text cells: no markup parsing, so "[+1.0 pts, ...]" and task names print as they are.
         tasks.add_row(Text(str(t.get("task"))), Text(key), Text(_plain(va, rate)), Text(_plain(vb, rate)),
                       Text(change), Text("-" if p is None else ("<=0.001" if p <= 0.001 else f"{p:.3f}")),
-                      Text(word, style=style))
+                      Text(word, style=style), Text(_best_baseline_text(t, key, rate)))
     parts: list = [head, tasks]
     if verdict:
         checks = Table("", "check", "detail", title="promotion gate")

@@ -11,13 +11,16 @@ instead and reports as "legalbench_chat:<task>" (a different protocol, so a diff
 from __future__ import annotations
 
 import csv
+import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from lextune.core.errors import DatasetError
-from lextune.evals.records import Example
-from lextune.evals.tasks.base import register_task
+from lextune.evals.records import Example, Prediction
+from lextune.evals.tasks.base import Scorer, register_task
 from lextune.evals.tasks.classification import ClassificationTask
+from lextune.evals.tasks.firm_classification import CONTENT_FREE, calibrated_choice
 
 # Above this many distinct answers a task is free text (rule_qa, ssla_*, citation_prediction_open):
 # log-likelihood over a closed label set does not apply to it.
@@ -96,11 +99,35 @@ class LegalBenchTask(ClassificationTask):
         examples = []
         for line, row in rows:
             text = fill(template, row, f"{test}:{line}")
+            # The same template with every field "N/A": the label prior of the calibrated view.
+            blank = fill(template, {k: CONTENT_FREE for k in row}, f"{test}:{line}")
             examples.append(Example(
                 id=f"legalbench:{task}:{row.get('index', line)}", task=self.label,
                 prompt=[{"role": "user", "content": text}] if self.chat else text,
                 gold=row["answer"].strip(), choices=choices, labels=labels,
                 doc_id=row.get("document_name") or None,
-                meta={k: row[k] for k in ("index", "slice") if k in row},
+                meta={**{k: row[k] for k in ("index", "slice") if k in row},
+                      "content_free": [{"role": "user", "content": blank}] if self.chat else blank},
             ))
         return examples
+
+    def add_views(self, scorer: Scorer, examples: list[Example], preds: list[Prediction]) -> None:
+        # A small model gives one label most of its probability whatever the text (the cuad_* tasks'
+        # " No"), which LegalBench's protocol scores as chance. Calibration (Zhao et al. 2021) subtracts
+        # the scores the same template gets with "N/A" in every field: an extra view, reported beside the
+        # protocol's `balanced_accuracy`, never instead of it. One prior per distinct blank prompt.
+        priors: dict[str, list[float]] = {}
+        for e, p in zip(examples, preds):
+            blank = e.meta.get("content_free")
+            if blank is None:
+                continue
+            key = json.dumps(blank)
+            if key not in priors:
+                priors[key] = [s for s, _ in scorer.loglik([blank], [e.choices or []])[0]]
+            p.meta["prior_logprobs"] = priors[key]
+
+    def view_answers(self, predictions: Sequence[Prediction]) -> dict[str, list[str | None]]:
+        views = super().view_answers(predictions)
+        if predictions and all(p.meta.get("prior_logprobs") for p in predictions):
+            views["loglik_calibrated"] = [calibrated_choice(p) for p in predictions]
+        return views
