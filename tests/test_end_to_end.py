@@ -41,7 +41,7 @@ def test_cli_flow_end_to_end(home, tiny_model_dir, tmp_path):
     # Without --task, the test split of the dataset clauses-v1 was trained on, every row task scored.
     runs = json.loads(ok("eval", "--model", "clauses-v1", "--json", "--limit", "4"))
     by_task = {r["task"].split(":")[0]: r for r in runs}
-    assert {"clause_type", "clause_quote", "cited_qa", "reference"} <= set(by_task)
+    assert {"clause_type", "clause_quote", "cited_qa", "reference", "forgetting", "mmlu"} <= set(by_task)
     assert 0.0 <= by_task["clause_type"]["metrics"]["balanced_accuracy"] <= 1.0
     assert "echo_excerpt" in by_task["clause_quote"]["baselines"]
     assert all(r["data_hash"] and r["code_version"] and r["n"] == 4 for r in runs)

@@ -76,7 +76,8 @@ def dataset_of(store: Store, version: ModelVersion | None, dataset: str | None):
 def tasks_from(store: Store, specs: list[str] | None, version: ModelVersion | None, dataset: str | None,
                split: str, row_tasks: list[str] | None = None, options: dict | None = None
                ) -> tuple[list[EvalTask], str | None]:
-    """(tasks, dataset id): the named tasks, or every row task of the dataset split."""
+    """(tasks, dataset id): the named tasks, or every row task of the dataset split plus the general-ability
+    tasks (forgetting KL, MMLU general sample) that the promotion gate checks."""
     from lextune.data.dataset import split_path
     from lextune.evals.dataset_tasks import tasks_for_file
 
@@ -86,7 +87,12 @@ def tasks_from(store: Store, specs: list[str] | None, version: ModelVersion | No
     path = split_path(info, split)
     if not path.exists():
         raise DatasetError(f"{path}: dataset {info.id} has no {split} split")
-    return tasks_for_file(path, row_tasks), info.id
+    # With the firm's tasks, what the gate needs to say "it did not hurt": drift from the base model and
+    # the shipped general MMLU sample.
+    from lextune.evals.tasks.forgetting import default_mmlu_dir
+
+    general = [] if row_tasks else [make_task("forgetting"), make_task(f"mmlu:{default_mmlu_dir()}")]
+    return tasks_for_file(path, row_tasks) + general, info.id
 
 
 Sample = int | dict[str, int] | None  # one size for every task, or per task name ("clause_type": 120)
