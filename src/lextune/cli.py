@@ -318,7 +318,8 @@ app.add_typer(eval_app, name="eval")
 
 TaskOpt = Annotated[list[str] | None, typer.Option(
     "--task", help="Task as name[:SOURCE], repeatable: legalbench:DIR, mmlu:DIR, contractnli:FILE, cuad:FILE, "
-                   "forgetting, clause_quote:FILE ... (default: every row task of the dataset's split).")]
+                   "forgetting, clause_quote:FILE ... (default: every row task of the dataset's split, plus "
+                   "forgetting and the general MMLU sample).")]
 DatasetOpt = Annotated[str | None, typer.Option(help="Dataset id or name (default: the one the model was trained on).")]
 SplitOpt = Annotated[str, typer.Option(help="Dataset split to score: test or dev.")]
 LimitOpt = Annotated[int | None, typer.Option(help="Score only the first N examples of each task.")]
