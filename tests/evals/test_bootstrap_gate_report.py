@@ -286,8 +286,9 @@ def _report(passed: bool = False) -> dict:
     verdict = evaluate_gate(Gate(), comparison).model_dump()
     return {"a": {"label": "stock"}, "b": {"label": "contracts-v3"}, "verdict": verdict,
             "tasks": comparison["tasks"], "created_at": "2025-01-01T00:00:00Z", "code_version": "abc123",
-            "forgetting": {"kl": {"mean": 0.2, "max_kl": 0.5, "per_prompt": [0.1, 0.2, 0.3]},
-                           "mmlu": {"task": "mmlu:law", "a": 0.5, "b": 0.49, "low": -0.04, "high": 0.02}}}
+            "forgetting": {"kl": {"a": 0.0, "b": 0.2, "max_kl": 0.5, "per_prompt": [0.1, 0.2, 0.3]},
+                           "mmlu": [{"task": "mmlu:law", "a": 0.5, "b": 0.49,
+                                     "ci": {"delta": [-0.01, -0.04, 0.02]}, "max_drop": 0.02}]}}
 
 
 def test_html_has_verdict_every_task_and_escapes_text() -> None:

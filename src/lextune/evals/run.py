@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 import subprocess
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
@@ -31,6 +30,7 @@ from lextune.core.store import Store
 from lextune.core.tables import DocumentRow, EvalPredictionRow, EvalRunRow
 from lextune.evals.records import Example, Prediction
 from lextune.evals.tasks.base import EvalTask, Scorer
+from lextune.evals.tasks.classification import stratified_sample
 
 
 class TrainingDocumentsError(LextuneError):
@@ -96,36 +96,19 @@ def select_examples(examples: list[Example], *, limit: int | None = None, sample
     documents), then the first `limit`. Deterministic for a seed; order of the input kept."""
     chosen = examples
     if sample is not None and sample < len(examples):
-        chosen = _stratified(examples, sample, seed)
+        chosen = stratified_sample(examples, sample, _stratum(examples), seed)
     if limit is not None:
         chosen = chosen[:limit]
     return chosen
 
 
-def _stratified(examples: list[Example], n: int, seed: int) -> list[Example]:
-    golds = [e.gold if isinstance(e.gold, str) else "<span>" for e in examples]
-    labels = Counter(golds)
-    key = (lambda e, g: g) if len(labels) <= 50 else (lambda e, g: e.doc_id or e.id)
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, (e, g) in enumerate(zip(examples, golds)):
-        groups[key(e, g)].append(i)
-    rng = random.Random(seed)
-    for idx in groups.values():
-        rng.shuffle(idx)
-    # Proportional quotas (largest remainder), at least one per group while there is room.
-    total = len(examples)
-    quota = {k: n * len(v) / total for k, v in groups.items()}
-    take = {k: int(q) for k, q in quota.items()}
-    for k in sorted(groups, key=lambda k: -len(groups[k])):
-        if take[k] == 0 and sum(take.values()) < n:
-            take[k] = 1
-    for k in sorted(groups, key=lambda k: -(quota[k] - int(quota[k]))):
-        if sum(take.values()) >= n:
-            break
-        if take[k] < len(groups[k]):
-            take[k] += 1
-    picked = sorted(i for k, idx in groups.items() for i in idx[:take[k]])
-    return [examples[i] for i in picked[:n]]
+def _stratum(examples: list[Example]) -> Callable[[Example], Any]:
+    """Stratify by gold label when labels are few (classification), else spread over documents (spans,
+    free answers)."""
+    if len({e.gold for e in examples if isinstance(e.gold, str)}) <= 50 and all(isinstance(e.gold, str)
+                                                                                for e in examples):
+        return lambda e: e.gold
+    return lambda e: e.doc_id or e.id
 
 
 def training_documents(store: Store, version: ModelVersion | None) -> dict[str, str]:

@@ -113,12 +113,13 @@ def evaluate_model(
     for task in tasks:
         examples = select_examples(task.load(), limit=limit, sample=_sample_for(task, sample))
         advance, done = on_task(task, task.work_units(examples)) if on_task else (None, lambda: None)
-        run, preds = run_task(store, task, model.scorer, model_label=model.label, version=model.version,
-                              examples=examples, limit=limit, sample=_sample_for(task, sample),
-                              allow_train_docs=allow_train_docs, skip_train_docs=skip_train_docs,
-                              train_docs=train_docs,
-                              dataset_id=dataset_id, progress=advance)
-        done()
+        try:  # the progress bar ends also when the task is refused or fails
+            run, preds = run_task(store, task, model.scorer, model_label=model.label, version=model.version,
+                                  examples=examples, limit=limit, sample=_sample_for(task, sample),
+                                  allow_train_docs=allow_train_docs, skip_train_docs=skip_train_docs,
+                                  train_docs=train_docs, dataset_id=dataset_id, progress=advance)
+        finally:
+            done()
         out.append((run, preds))
     return out
 
@@ -133,9 +134,11 @@ def compare_models(
     from lextune.evals.comparison import compare_task
     from lextune.evals.gate import default_gate_path, evaluate_gate, load_gate
 
+    # The gate first: a typo in it must fail before minutes of scoring, not after.
+    gate = load_gate(gate_path or default_gate_path())
     # Training documents of either model are off limits: A's for A's numbers, B's for B's.
     train_a, train_b = training_documents(store, a.version), training_documents(store, b.version)
-    entries, runs = [], {}
+    entries, kl_per_prompt = [], None
     for task in tasks:
         examples: list[Example] = select_examples(task.load(), limit=limit, sample=_sample_for(task, sample))
         skipped = 0
@@ -148,26 +151,27 @@ def compare_models(
         results = {}
         for side, model, train in (("a", a, train_a), ("b", b, train_b)):
             advance, done = on_task(side, task, task.work_units(examples)) if on_task else (None, lambda: None)
-            results[side] = run_task(store, task, model.scorer, model_label=model.label, version=model.version,
-                                     examples=examples, limit=limit, sample=_sample_for(task, sample),
-                                     allow_train_docs=allow_train_docs, train_docs=train,
-                                     dataset_id=dataset_id, progress=advance)
-            done()
+            try:
+                results[side] = run_task(store, task, model.scorer, model_label=model.label,
+                                         version=model.version, examples=examples, limit=limit,
+                                         sample=_sample_for(task, sample), allow_train_docs=allow_train_docs,
+                                         train_docs=train, dataset_id=dataset_id, progress=advance)
+            finally:
+                done()
         (run_a, preds_a), (run_b, preds_b) = results["a"], results["b"]
         entry = compare_task(task, preds_a, preds_b, run_a.metrics, run_b.metrics, baselines=run_a.baselines,
                              n_resamples=n_resamples, correct=correct_for(task))
         entry["runs"] = {"a": run_a.id, "b": run_b.id}
         entry["notes"] = {"a": run_a.notes, "b": run_b.notes, "train_docs_skipped": skipped}
         entries.append(entry)
-        runs[task.label] = (run_a, run_b)
-    gate = load_gate(gate_path or default_gate_path())
+        if task.kind == "forgetting":
+            kl_per_prompt = [p.meta["kl"] for p in preds_b]
     report = {
         "a": _model_card(a), "b": _model_card(b), "tasks": entries, "created_at": utcnow().isoformat(),
         "code_version": code_version(), "gate_file": str(gate_path or default_gate_path()),
     }
-    report["forgetting"] = _forgetting_panel(entries)
-    verdict = evaluate_gate(gate, report)
-    report["verdict"] = verdict.model_dump() if hasattr(verdict, "model_dump") else verdict
+    report["forgetting"] = _forgetting_panel(entries, kl_per_prompt, gate)
+    report["verdict"] = evaluate_gate(gate, report).model_dump()
     return report
 
 
@@ -197,13 +201,16 @@ def _model_card(m: LoadedModel) -> dict:
             "dataset_id": v.dataset_id if v else None}
 
 
-def _forgetting_panel(entries: list[dict]) -> dict:
-    """The forgetting rows of the comparison, gathered for the report's panel."""
+def _forgetting_panel(entries: list[dict], kl_per_prompt: list[float] | None, gate) -> dict:
+    """The report's forgetting panel: B's KL (per prompt too) and MMLU, with the gate's bounds."""
     panel: dict[str, Any] = {}
     for e in entries:
         if e.get("kind") == "forgetting":
-            panel["kl"] = {"a": e["a"].get("kl"), "b": e["b"].get("kl"), "ci": e.get("ci", {}).get("kl")}
+            panel["kl"] = {"a": e["a"].get("kl"), "b": e["b"].get("kl"), "ci": e.get("ci", {}).get("kl"),
+                           "per_prompt": kl_per_prompt or [],
+                           "max_kl": gate.forgetting.max_kl if gate.forgetting else None}
         elif e.get("kind") == "multiple_choice" and str(e.get("task", "")).startswith("mmlu"):
             panel.setdefault("mmlu", []).append({"task": e["task"], "a": e["a"].get("accuracy"),
-                                                 "b": e["b"].get("accuracy"), "ci": e.get("ci", {}).get("accuracy")})
+                                                 "b": e["b"].get("accuracy"), "ci": e.get("ci", {}).get("accuracy"),
+                                                 "max_drop": gate.general.max_drop if gate.general else None})
     return panel

@@ -98,3 +98,18 @@ def register_task(name: str):
         return cls
 
     return deco
+
+
+def prediction_from(example: Example, text: str, logprob: float | None = None, tokens: int | None = None,
+                    meta: dict | None = None) -> Prediction:
+    """A generated answer as a Prediction carrying the example's ids and gold."""
+    return Prediction(example_id=example.id, task=example.task, doc_id=example.doc_id, gold=example.gold,
+                      generated=text, answer_logprob=logprob, answer_tokens=tokens, meta=meta or {})
+
+
+def generate_predictions(scorer: Scorer, examples: list[Example], max_new_tokens: int,
+                         progress: Progress | None = None,
+                         meta: Callable[[Example], dict] = lambda e: {}) -> list[Prediction]:
+    """Greedy answers for every example (one batched call), with `meta(example)` kept on each prediction."""
+    gens = scorer.generate([e.prompt for e in examples], max_new_tokens, progress)
+    return [prediction_from(e, g.text, g.logprob, g.tokens, meta(e)) for e, g in zip(examples, gens, strict=True)]

@@ -18,7 +18,14 @@ from lextune.core.errors import DatasetError
 from lextune.data import prompts
 from lextune.evals.records import Example, Prediction
 from lextune.evals.scoring.cited import cited_metrics, parse_cited_answer
-from lextune.evals.tasks.base import EvalTask, Progress, Scorer, register_task
+from lextune.evals.tasks.base import (
+    EvalTask,
+    Progress,
+    Scorer,
+    generate_predictions,
+    prediction_from,
+    register_task,
+)
 from lextune.evals.tasks.span import dataset_rows, parse_options, prompt_messages, user_text
 
 ROW_TASKS = ("cited_qa", "nli_evidence")
@@ -97,8 +104,7 @@ class CitedQATask(EvalTask):
     def predict(
         self, scorer: Scorer, examples: list[Example], progress: Progress | None = None,
     ) -> list[Prediction]:
-        gens = scorer.generate([e.prompt for e in examples], self.opts.max_new_tokens, progress)
-        return [_prediction(e, g.text, g.logprob, g.tokens) for e, g in zip(examples, gens, strict=True)]
+        return generate_predictions(scorer, examples, self.opts.max_new_tokens, progress, lambda e: dict(e.meta))
 
     def score(self, predictions: list[Prediction]) -> dict:
         return cited_metrics(predictions)
@@ -128,8 +134,5 @@ def _cite_all_answer(example: Example, nli_label: str) -> str:
     return prompts.cited_quote_answer("The passages say", [(p, n) for n, p in enumerate(passages, start=1)])
 
 
-def _prediction(
-    example: Example, text: str, logprob: float | None = None, tokens: int | None = None,
-) -> Prediction:
-    return Prediction(example_id=example.id, task=example.task, doc_id=example.doc_id, gold=example.gold,
-                      generated=text, answer_logprob=logprob, answer_tokens=tokens, meta=dict(example.meta))
+def _prediction(example: Example, text: str) -> Prediction:
+    return prediction_from(example, text, meta=dict(example.meta))

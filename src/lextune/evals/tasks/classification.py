@@ -11,6 +11,7 @@ write `load()`; predictions are plain records, so `score()` runs on stored predi
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections import Counter, defaultdict
@@ -20,7 +21,7 @@ from typing import Any, ClassVar
 
 from lextune.core.errors import DatasetError
 from lextune.evals.metrics import match_label
-from lextune.evals.records import Example, Prediction
+from lextune.evals.records import Example, Prediction, Prompt
 from lextune.evals.scoring.classification import classification_metrics, multiple_choice_metrics
 from lextune.evals.tasks.base import EvalTask, Progress, Scorer
 
@@ -204,3 +205,45 @@ def stratified_sample(examples: Sequence[Example], n: int, key: Callable[[Exampl
     rng = random.Random(seed)
     chosen = sorted(i for g in names for i in rng.sample(groups[g], quota[g]))
     return [examples[i] for i in chosen]
+
+
+# Content-free input for calibration (Zhao et al. 2021, "Calibrate Before Use"): the label scores a model
+# gives with no passage at all are its prior; subtracting them removes a small model's bias toward one
+# label, so the model is not judged on that bias alone.
+CONTENT_FREE = "N/A"
+
+
+class CalibratedView:
+    """Adds the "loglik_calibrated" view to a ClassificationTask: each label's log-likelihood minus the
+    score it gets on the example's content-free prompt (`content_free_prompt`). Reported beside the task's
+    own views, never instead of them."""
+
+    def content_free_prompt(self, example: Example) -> Prompt | None:
+        raise NotImplementedError
+
+    def add_views(self, scorer: Scorer, examples: list[Example], preds: list[Prediction]) -> None:
+        # One extra prompt per distinct (blank prompt, choices), usually one for the whole set: cheap.
+        priors: dict[str, list[float]] = {}
+        for e, p in zip(examples, preds):
+            blank = self.content_free_prompt(e)
+            if blank is None:
+                continue
+            key = json.dumps([blank, e.choices])
+            if key not in priors:
+                priors[key] = [s for s, _ in scorer.loglik([blank], [e.choices or []])[0]]
+            p.meta["prior_logprobs"] = priors[key]
+
+    def view_answers(self, predictions: Sequence[Prediction]) -> dict[str, list[str | None]]:
+        views = super().view_answers(predictions)  # type: ignore[misc]
+        if predictions and all(p.meta.get("prior_logprobs") for p in predictions):
+            views["loglik_calibrated"] = [calibrated_choice(p) for p in predictions]
+        return views
+
+
+def calibrated_choice(p: Prediction) -> str | None:
+    """The label whose log-likelihood rises most above its content-free prior."""
+    prior = p.meta.get("prior_logprobs")
+    if not p.choice_logprobs or not prior or len(prior) != len(p.choice_logprobs):
+        return None
+    scores = [a - b for a, b in zip(p.choice_logprobs, prior)]
+    return (p.labels or p.choices or [])[max(range(len(scores)), key=scores.__getitem__)]

@@ -8,8 +8,6 @@ choices; the document is the bootstrap cluster.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,14 +15,9 @@ from lextune.core.errors import DatasetError
 from lextune.core.records import DatasetRow
 from lextune.data import prompts
 from lextune.data.dataset import read_rows
-from lextune.evals.records import Example, Prediction
-from lextune.evals.tasks.base import Scorer, register_task
-from lextune.evals.tasks.classification import ClassificationTask
-
-# Content-free input for calibration (Zhao et al. 2021, "Calibrate Before Use"), as in evals/runner.py:
-# the label scores a model gives with no passage at all are its prior; subtracting them removes a small
-# model's bias toward one label, so the stock model is not judged on that bias alone.
-CONTENT_FREE = "N/A"
+from lextune.evals.records import Example
+from lextune.evals.tasks.base import register_task
+from lextune.evals.tasks.classification import CONTENT_FREE, CalibratedView, ClassificationTask
 
 
 def prompt_of(row: DatasetRow) -> list[dict[str, str]]:
@@ -66,41 +59,19 @@ class FirmRowsTask(ClassificationTask):
 
 
 @register_task("clause_type")
-class ClauseTypeTask(FirmRowsTask):
+class ClauseTypeTask(CalibratedView, FirmRowsTask):
     """Which CUAD clause type is this passage? Also scored with a content-free-calibrated view."""
 
     row_task = "clause_type"
 
-    def add_views(self, scorer: Scorer, examples: list[Example], preds: list[Prediction]) -> None:
-        # One extra prompt per distinct (system, choices) pair, usually one for the whole set: cheap.
-        priors: dict[str, list[float]] = {}
-        for e, p in zip(examples, preds):
-            blank = content_free(e)
-            key = json.dumps([blank, e.choices])
-            if key not in priors:
-                priors[key] = [s for s, _ in scorer.loglik([blank], [e.choices or []])[0]]
-            p.meta["prior_logprobs"] = priors[key]
-
-    def view_answers(self, predictions: Sequence[Prediction]) -> dict[str, list[str | None]]:
-        views = super().view_answers(predictions)
-        if predictions and all(p.meta.get("prior_logprobs") for p in predictions):
-            views["loglik_calibrated"] = [calibrated_choice(p) for p in predictions]
-        return views
+    def content_free_prompt(self, example: Example) -> list[dict[str, str]]:
+        return content_free(example)
 
 
 def content_free(example: Example) -> list[dict[str, str]]:
     """The example's prompt with its passage replaced by a content-free placeholder."""
     return [{"role": m["role"], "content": prompts.clause_type_prompt(CONTENT_FREE, example.labels or [])}
             if m["role"] == "user" else m for m in example.prompt]  # type: ignore[union-attr]
-
-
-def calibrated_choice(p: Prediction) -> str | None:
-    """The label whose log-likelihood rises most above its content-free prior."""
-    prior = p.meta.get("prior_logprobs")
-    if not p.choice_logprobs or not prior or len(prior) != len(p.choice_logprobs):
-        return None
-    scores = [a - b for a, b in zip(p.choice_logprobs, prior)]
-    return (p.labels or p.choices or [])[max(range(len(scores)), key=scores.__getitem__)]
 
 
 @register_task("clause_question")

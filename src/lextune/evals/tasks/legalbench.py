@@ -11,16 +11,13 @@ instead and reports as "legalbench_chat:<task>" (a different protocol, so a diff
 from __future__ import annotations
 
 import csv
-import json
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 from lextune.core.errors import DatasetError
-from lextune.evals.records import Example, Prediction
-from lextune.evals.tasks.base import Scorer, register_task
-from lextune.evals.tasks.classification import ClassificationTask
-from lextune.evals.tasks.firm_classification import CONTENT_FREE, calibrated_choice
+from lextune.evals.records import Example, Prompt
+from lextune.evals.tasks.base import register_task
+from lextune.evals.tasks.classification import CONTENT_FREE, CalibratedView, ClassificationTask
 
 # Above this many distinct answers a task is free text (rule_qa, ssla_*, citation_prediction_open):
 # log-likelihood over a closed label set does not apply to it.
@@ -61,7 +58,7 @@ def fill(template: str, row: dict[str, str], where: str) -> str:
 
 
 @register_task("legalbench")
-class LegalBenchTask(ClassificationTask):
+class LegalBenchTask(CalibratedView, ClassificationTask):
     """One LegalBench classification task folder; balanced accuracy over its labels."""
 
     max_new_tokens = 10
@@ -111,23 +108,8 @@ class LegalBenchTask(ClassificationTask):
             ))
         return examples
 
-    def add_views(self, scorer: Scorer, examples: list[Example], preds: list[Prediction]) -> None:
+    def content_free_prompt(self, example: Example) -> Prompt | None:
         # A small model gives one label most of its probability whatever the text (the cuad_* tasks'
-        # " No"), which LegalBench's protocol scores as chance. Calibration (Zhao et al. 2021) subtracts
-        # the scores the same template gets with "N/A" in every field: an extra view, reported beside the
-        # protocol's `balanced_accuracy`, never instead of it. One prior per distinct blank prompt.
-        priors: dict[str, list[float]] = {}
-        for e, p in zip(examples, preds):
-            blank = e.meta.get("content_free")
-            if blank is None:
-                continue
-            key = json.dumps(blank)
-            if key not in priors:
-                priors[key] = [s for s, _ in scorer.loglik([blank], [e.choices or []])[0]]
-            p.meta["prior_logprobs"] = priors[key]
-
-    def view_answers(self, predictions: Sequence[Prediction]) -> dict[str, list[str | None]]:
-        views = super().view_answers(predictions)
-        if predictions and all(p.meta.get("prior_logprobs") for p in predictions):
-            views["loglik_calibrated"] = [calibrated_choice(p) for p in predictions]
-        return views
+        # " No"), which LegalBench's protocol scores as chance; the calibrated view subtracts the scores
+        # the same template gets with "N/A" in every field.
+        return example.meta.get("content_free")

@@ -12,7 +12,7 @@ import numpy as np
 
 from lextune.evals.records import Example, Prediction
 from lextune.evals.scoring.span import normalize_answer
-from lextune.evals.tasks.base import EvalTask, Progress, Scorer, register_task
+from lextune.evals.tasks.base import EvalTask, Progress, Scorer, generate_predictions, register_task
 
 MAX_NEW_TOKENS = 160
 
@@ -88,11 +88,8 @@ class ReferenceTask(EvalTask):
         return out
 
     def predict(self, scorer: Scorer, examples: list[Example], progress: Progress | None = None) -> list[Prediction]:
-        gens = scorer.generate([e.prompt for e in examples], int(self.options.get("max_new_tokens", MAX_NEW_TOKENS)),
-                               progress=progress)
-        return [Prediction(example_id=e.id, task=e.task, doc_id=e.doc_id, gold=e.gold, generated=g.text,
-                           answer_logprob=g.logprob, answer_tokens=g.tokens, meta={"row_task": e.meta["row_task"]})
-                for e, g in zip(examples, gens)]
+        return generate_predictions(scorer, examples, int(self.options.get("max_new_tokens", MAX_NEW_TOKENS)),
+                                    progress, lambda e: {"row_task": e.meta["row_task"]})
 
     def score(self, predictions: list[Prediction]) -> dict:
         out = overlap_metrics([(p.generated or "", str(p.gold)) for p in predictions])

@@ -24,7 +24,14 @@ from lextune.data import cuad_categories, prompts
 from lextune.data.dataset import read_rows
 from lextune.evals.records import Example, Prediction
 from lextune.evals.scoring.span import span_metrics
-from lextune.evals.tasks.base import EvalTask, Progress, Scorer, register_task
+from lextune.evals.tasks.base import (
+    EvalTask,
+    Progress,
+    Scorer,
+    generate_predictions,
+    prediction_from,
+    register_task,
+)
 
 _QUOTE_HEAD = "Contract excerpt:\n"
 _QUOTE_ASK = re.compile(r'\n\nQuote the "(?P<type>.+?)" clause from the excerpt word for word\.')
@@ -134,8 +141,7 @@ class SpanTask(EvalTask):
     def predict(
         self, scorer: Scorer, examples: list[Example], progress: Progress | None = None,
     ) -> list[Prediction]:
-        gens = scorer.generate([e.prompt for e in examples], self.opts.max_new_tokens, progress)
-        return [_prediction(e, g.text, g.logprob, g.tokens) for e, g in zip(examples, gens, strict=True)]
+        return generate_predictions(scorer, examples, self.opts.max_new_tokens, progress, _meta)
 
     def score(self, predictions: list[Prediction]) -> dict:
         return span_metrics(predictions)
@@ -150,12 +156,12 @@ class SpanTask(EvalTask):
                 for name, answer in answers.items()}
 
 
-def _prediction(
-    example: Example, text: str, logprob: float | None = None, tokens: int | None = None,
-) -> Prediction:
-    return Prediction(example_id=example.id, task=example.task, doc_id=example.doc_id, gold=example.gold,
-                      generated=text, answer_logprob=logprob, answer_tokens=tokens,
-                      meta={"clause_type": example.meta.get("clause_type")})
+def _meta(example: Example) -> dict:
+    return {"clause_type": example.meta.get("clause_type")}
+
+
+def _prediction(example: Example, text: str) -> Prediction:
+    return prediction_from(example, text, meta=_meta(example))
 
 
 class DatasetSpanOptions(SpanOptions):

@@ -146,7 +146,7 @@ class Resolver:
         if not span or "\n" in span or len(span.split()) > 10 or is_public_body(span) or _WEB.search(span):
             return None
         if span.casefold() in self.protected and source != "definition" and not (
-                etype == "PERSON" and n_words_of(span) >= 2 and content_words(span)[0] in FIRST_NAMES
+                etype == "PERSON" and len(content_words(span)) >= 2 and content_words(span)[0] in FIRST_NAMES
                 and has_coined_word(span, self.lower_words)):
             # A quoted term is a defined term, except a person's name in quotes ("Paul Zuzelo" is
             # deleted and replaced with "General Counsel").
@@ -323,10 +323,6 @@ telecopy telecopier mobile cell copy with legal representative authorized
 
 
 _PARTY_LABEL = re.compile(r"\s+(?:Party|PARTY)\s+[A-Z]\b\.?:?\s*$")
-
-
-def n_words_of(span: str) -> int:
-    return len(content_words(span))
 
 
 def _trim_person(text: str, start: int, end: int) -> tuple[int, int]:
