@@ -7,7 +7,7 @@ Measured in the same run, on the same model and rows:
   `model.generate` one prompt at a time.
 Both sides are checked to give the same answers; each timing is the best of --repeats runs. Usage:
 
-    .venv/bin/python benchmarks/eval_throughput.py [--tiny] [--rows 32] [--gen 16] [--max-new-tokens 32]
+    .venv/bin/python benchmarks/eval_throughput.py [--tiny] [--rows 32] [--gen 64] [--max-new-tokens 32]
 
 Rows come from ../shared/data/general/mmlu/legal_dev (MMLU CSVs: question, A-D, answer letter);
 without it, generated text stands in. `--tiny` uses a random 2-layer model instead of the bundled one.
@@ -124,10 +124,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tiny", action="store_true", help="a random tiny model instead of the bundled one")
     ap.add_argument("--rows", type=int, default=32, help="multiple-choice rows (4 options each)")
-    ap.add_argument("--gen", type=int, default=16, help="prompts to generate for")
+    ap.add_argument("--gen", type=int, default=64,
+                    help="prompts to generate for (64: a task's sample in an evaluation, several decoding batches)")
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=8, help="ModelScorer rows per forward pass (loglik)")
-    ap.add_argument("--gen-batch-size", type=int, default=16, help="ModelScorer rows per batch (generate)")
+    ap.add_argument("--gen-batch-size", type=int, default=None,
+                    help="ModelScorer rows per decoding batch (default: lextune eval's, see ModelScorer)")
     ap.add_argument("--repeats", type=int, default=REPEATS, help="runs per timing; the best counts")
     args = ap.parse_args()
     globals()["REPEATS"] = max(1, args.repeats)
@@ -164,14 +166,16 @@ def main() -> None:
         ratios[label] = t_slow / t_fast
 
     convs = [[{"role": "user", "content": f"Answer briefly: {r[0]}"}] for _, r in mmlu_rows(args.gen * 4)[::4]]
-    gen_scorer = ModelScorer(model, tok, key=name, batch_size=args.gen_batch_size)
+    extra = {"generate_batch_size": args.gen_batch_size} if args.gen_batch_size else {}
+    gen_scorer = ModelScorer(model, tok, key=name, **extra)
     gen_scorer.generate(convs[:2], 4)  # warm-up
     gens, g_fast = timed(lambda: gen_scorer.generate(convs, args.max_new_tokens))
     texts, g_slow = timed(lambda: naive_generate(model, tok, convs, args.max_new_tokens))
     same = sum(g.text == t for g, t in zip(gens, texts))
     lengths = [len(prompt_ids(tok, c)) for c in convs]
     print(f"generation: {len(convs)} chat prompts of {min(lengths)}-{max(lengths)} tokens, "
-          f"max_new_tokens {args.max_new_tokens}, mean answer {sum(g.tokens for g in gens) / len(gens):.1f} tokens")
+          f"max_new_tokens {args.max_new_tokens}, mean answer {sum(g.tokens for g in gens) / len(gens):.1f} tokens, "
+          f"up to {gen_scorer.generate_batch_size} rows per batch within {gen_scorer.generate_token_budget} tokens")
     print(f"  ModelScorer.generate: {len(convs) / g_fast:7.2f} examples/s ({g_fast:.1f} s)")
     print(f"  naive loop:           {len(convs) / g_slow:7.2f} examples/s ({g_slow:.1f} s)")
     print(f"  same text as one-at-a-time: {same}/{len(convs)}")

@@ -82,6 +82,8 @@ TaskOpt = Annotated[list[str] | None, typer.Option(
 DatasetOpt = Annotated[str | None, typer.Option(help="Dataset id or name (default: the one the model was trained on).")]
 SplitOpt = Annotated[str, typer.Option(help="Dataset split to score: test or dev.")]
 LimitOpt = Annotated[int | None, typer.Option(help="Score only the first N examples of each task.")]
+GenBatchOpt = Annotated[int | None, typer.Option(
+    help="Rows decoded together when generating (default 32, fewer when rows x tokens would pass 16,384).")]
 SampleOpt = Annotated[int | None, typer.Option(help="Score a stratified sample of N examples per task.")]
 AllowOpt = Annotated[bool, typer.Option("--allow-train-docs", help="Score examples from documents the model "
                                         "was trained on (refused otherwise); reported with the run.")]
@@ -104,7 +106,8 @@ def evaluate_cmd(
     allow_train_docs: AllowOpt = False,
     skip_train_docs: SkipOpt = False,
     option: OptionOpt = None,
-    batch_size: Annotated[int, typer.Option(help="Rows per forward pass.")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Rows per forward pass when scoring choices.")] = 8,
+    generate_batch_size: GenBatchOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the run(s) as JSON.")] = False,
 ):
     """Score a model on held-out data or public benchmarks; every run and its predictions are stored."""
@@ -115,7 +118,8 @@ def evaluate_cmd(
     store = _store()
     tasks, ds_id = tasks_from(store, task, resolve_version(store, model), dataset, split,
                               options=_task_options(option))
-    loaded = load_model(store, model, base_model, batch_size=batch_size)
+    loaded = load_model(store, model, base_model, batch_size=batch_size,
+                        generate_batch_size=generate_batch_size)
     runs = evaluate_model(store, loaded, tasks, limit=limit, sample=sample, allow_train_docs=allow_train_docs,
                           skip_train_docs=skip_train_docs, dataset_id=ds_id, on_task=_task_ticker(f"{loaded.label}: "))
     _print_runs(runs, json_out)
@@ -138,7 +142,8 @@ def evaluate_compare(
     html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
     json_file: Annotated[Path | None, typer.Option("--json-file", help="Write the JSON report here.")] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
-    batch_size: Annotated[int, typer.Option(help="Rows per forward pass.")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Rows per forward pass when scoring choices.")] = 8,
+    generate_batch_size: GenBatchOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ):
     """A vs B on the same examples: side-by-side metrics, document-level bootstrap CIs, paired test, gate verdict."""
@@ -150,8 +155,8 @@ def evaluate_compare(
     store = _store()
     tasks, ds_id = tasks_from(store, task, resolve_version(store, b), dataset, split,
                               options=_task_options(option))
-    ma = load_model(store, a, base_model, batch_size=batch_size)
-    mb = load_model(store, b, base_model, batch_size=batch_size)
+    ma = load_model(store, a, base_model, batch_size=batch_size, generate_batch_size=generate_batch_size)
+    mb = load_model(store, b, base_model, batch_size=batch_size, generate_batch_size=generate_batch_size)
     report = compare_models(store, ma, mb, tasks, limit=limit, sample=sample, allow_train_docs=allow_train_docs,
                             skip_train_docs=skip_train_docs, gate_path=gate, dataset_id=ds_id, n_resamples=resamples, on_task=_task_ticker())
     save_comparison(store, report)

@@ -7,6 +7,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from lextune.evals import engine
 from lextune.evals.engine import ModelScorer
 from lextune.evals.records import Generation
 from lextune.evals.result_cache import CachedScorer
@@ -141,9 +142,9 @@ def test_batched_generation_equals_one_at_a_time(tiny, prompts):
                    if not all(t in b for b in answers))
     tok = AutoTokenizer.from_pretrained(tok.name_or_path, eos_token=stopper)
     ticks = []
-    scorer = ModelScorer(model, tok, "tiny", batch_size=4)
+    scorer = ModelScorer(model, tok, "tiny", generate_batch_size=4)
     batched = scorer.generate(prompts, 8, progress=ticks.append)
-    single = [ModelScorer(model, tok, "tiny", batch_size=1).generate([p], 8)[0] for p in prompts]
+    single = [ModelScorer(model, tok, "tiny", generate_batch_size=1).generate([p], 8)[0] for p in prompts]
     assert sum(ticks) == len(prompts)
     assert [g.text for g in batched] == [g.text for g in single]
     assert [g.tokens for g in batched] == [g.tokens for g in single]
@@ -157,6 +158,21 @@ def test_batched_generation_equals_one_at_a_time(tiny, prompts):
         assert g.logprob == pytest.approx(s.logprob, abs=1e-4)
 
 
+def test_generation_batches_keep_to_rows_and_token_budget(tiny):
+    model, tok = tiny
+    lengths = [30, 25, 20, 10, 10, 5]
+    encoded = [engine._Encoded(list(range(n)), None, [], chat=False) for n in lengths]
+    # rows x (longest prompt + new tokens) <= budget: (30+10) x 2 = 80 fits, x 3 = 120 does not
+    scorer = ModelScorer(model, tok, "tiny", generate_batch_size=4, generate_token_budget=80)
+    assert scorer._decode_batches(encoded, 10) == [[0, 1], [2, 3], [4, 5]]
+    scorer = ModelScorer(model, tok, "tiny", generate_batch_size=4, generate_token_budget=10_000)
+    assert scorer._decode_batches(encoded, 10) == [[0, 1, 2, 3], [4, 5]]
+    scorer = ModelScorer(model, tok, "tiny", generate_batch_size=4, generate_token_budget=1)
+    assert scorer._decode_batches(encoded, 10) == [[i] for i in range(6)]  # a row too long still runs alone
+    with pytest.raises(ValueError, match="generate_batch_size"):
+        ModelScorer(model, tok, "tiny", generate_batch_size=0)
+
+
 def test_kl_is_zero_without_adapter(tiny):
     model, tok = tiny
     ticks = []
@@ -166,7 +182,7 @@ def test_kl_is_zero_without_adapter(tiny):
 
 def test_kl_zero_adapter_then_perturbed(tuned):
     model, tok = tuned
-    scorer = ModelScorer(model, tok, "tuned", batch_size=2)
+    scorer = ModelScorer(model, tok, "tuned", generate_batch_size=2)
     prompts = CHAT + RAW[2:3]
     assert all(abs(k) < 1e-6 for k in scorer.kl_from_base(prompts, 6))  # fresh LoRA: B = 0
     perturb(model)

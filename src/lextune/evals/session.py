@@ -49,7 +49,7 @@ def resolve_version(store: Store, ref: str) -> ModelVersion | None:
 
 
 def load_model(store: Store, ref: str, base_model: str | None = None, batch_size: int = 8,
-               cache: bool = True) -> LoadedModel:
+               cache: bool = True, generate_batch_size: int | None = None) -> LoadedModel:
     """The model named `ref` wrapped as a cached Scorer (results cached per model, task prompt, example)."""
     from lextune.evals.engine import ModelScorer
     from lextune.evals.result_cache import CachedScorer
@@ -58,7 +58,8 @@ def load_model(store: Store, ref: str, base_model: str | None = None, batch_size
     version = resolve_version(store, ref)
     model, tokenizer, label = load_version(version, base_model, store.settings)
     key = f"{version.id}:{version.base_model}" if version else f"stock:{label}"
-    scorer: Any = ModelScorer(model, tokenizer, key=key, batch_size=batch_size)
+    extra = {"generate_batch_size": generate_batch_size} if generate_batch_size else {}
+    scorer: Any = ModelScorer(model, tokenizer, key=key, batch_size=batch_size, **extra)
     if cache:
         scorer = CachedScorer(scorer, store.settings.home / "eval_cache.sqlite")
     return LoadedModel(label=version.name if version else label, version=version, scorer=scorer)

@@ -77,15 +77,40 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     return tok
 
 
-def load_base_model(spec: str | None, settings: Settings | None = None, device: str | None = None):
+def quantization_config(quantization: str, dtype: torch.dtype):
+    """bitsandbytes settings for a frozen base: 4-bit NF4 with double quantization (QLoRA) or 8-bit."""
+    if quantization == "none":
+        return None
+    if not torch.cuda.is_available():
+        raise ModelError(f"quantization '{quantization}' (bitsandbytes) needs a CUDA GPU; "
+                         "on a CPU use quantization: none")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise ModelError(f"quantization '{quantization}' needs bitsandbytes: pip install bitsandbytes") from None
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "4bit":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=dtype)
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+def load_base_model(spec: str | None, settings: Settings | None = None, device: str | None = None,
+                    quantization: str = "none"):
     """Return (model, tokenizer, resolved) for a catalog name, GGUF path or HF directory."""
     resolved, model_dir = base_model_dir(spec, settings)
     auto_device, dtype = pick_device_and_dtype()
     device = device or auto_device
+    bnb = quantization_config(quantization, dtype)
     try:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+        if bnb is not None:  # placed on the GPU by bitsandbytes itself
+            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, quantization_config=bnb,
+                                                         device_map={"": device})
+        else:
+            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+            model.to(device)
     except (OSError, ValueError) as e:
         raise ModelError(f"{model_dir}: cannot load model: {e}") from e
-    model.to(device)
     model.eval()
     return model, load_tokenizer(model_dir), resolved
