@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lextune.cli_eval import eval_app
+from lextune.cli_train import jobs_app, train
 from lextune.core.errors import LextuneError
 from lextune.progress import console, quiet_libraries, ticker
 
@@ -23,6 +24,8 @@ models_app = typer.Typer(help="Model versions: list, activate, go back to stock.
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")  # score, compare, tasks, runs: lextune/cli_eval.py
+app.command()(train)  # train and jobs: lextune/cli_train.py
+app.add_typer(jobs_app, name="jobs")
 pii_app = typer.Typer(help="The PII mapping: what anonymization replaced, for authorized users.", no_args_is_help=True)
 app.add_typer(pii_app, name="pii")
 out = console  # progress, warnings and tables go to stderr; results and JSON to stdout
@@ -236,31 +239,6 @@ def pii_mapping(document: Annotated[str, typer.Argument(help="Document id (see t
     stdout.print(table)
     if not found:
         stdout.print("no redactions stored for this document (not anonymized yet, or nothing found)")
-
-
-@app.command()
-def train(
-    dataset: Annotated[str | None, typer.Option(help="Dataset id or name (default: newest).")] = None,
-    recipe: Annotated[Path | None, typer.Option(help="YAML recipe (see recipes/lora-cpu.yaml).")] = None,
-    base_model: Annotated[str | None, typer.Option(help="Override the recipe's base model (catalog name or path).")] = None,
-    name: Annotated[str | None, typer.Option(help="Name of the new model version.")] = None,
-):
-    """LoRA fine-tune on the dataset's train split; the result is a registered model version."""
-    from lextune.data.dataset import get_dataset
-    from lextune.train.jobs import run_training
-    from lextune.train.recipe import load_recipe
-
-    rec = load_recipe(recipe)
-    if base_model:
-        rec = rec.model_copy(update={"base_model": base_model})
-    store = _store()
-    info = get_dataset(store, dataset)
-    with ticker("training") as t:
-        version = run_training(store, info, rec, name, on_step=t.step, on_status=t.info)
-    skipped = version.metrics["training"]["skipped_rows"]
-    if skipped:
-        out.print(f"[yellow]warning[/yellow] {len(skipped)} rows left out: answer longer than max_seq_len")
-    stdout.print(f"model version {version.name} ({version.id}) adapter at {version.adapter_path}")
 
 
 @models_app.command("list")

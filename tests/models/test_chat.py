@@ -3,8 +3,14 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from lextune.models.chat import (
-    CUT_MARK, IGNORE_INDEX, AnswerDoesNotFit, AnswerUnsupported, encode_example, end_of_turn_id,
-    end_of_turn_ids, prompt_ids,
+    CUT_MARK,
+    IGNORE_INDEX,
+    AnswerDoesNotFit,
+    AnswerUnsupported,
+    encode_example,
+    end_of_turn_id,
+    end_of_turn_ids,
+    prompt_ids,
 )
 from lextune.models.loading import load_tokenizer
 

@@ -1,15 +1,17 @@
 """The answer-only loss goes through the model's forward; packed rows train as if each were alone."""
 
+import itertools
+
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
+from test_local import _rows
 
 from lextune.models.chat import IGNORE_INDEX
 from lextune.models.loading import load_base_model
 from lextune.train.batching import Encoded, collate, encode_rows, pack
 from lextune.train.local import answer_loss
 from lextune.train.packed_attention import use_packed_attention
-from test_local import _rows
 
 
 @pytest.fixture()
@@ -88,7 +90,7 @@ def test_packed_batch_gives_each_example_its_own_loss_and_gradient(lora_model, v
     logits = model(**inputs, logits_to_keep=positions, use_cache=False).logits[0]
     token_losses = torch.nn.functional.cross_entropy(logits, targets[0, positions], reduction="none")
     edges = batch["cu_seq_lens_q"].tolist()
-    packed = [token_losses[(positions >= s) & (positions < e)].sum().item() for s, e in zip(edges[:-1], edges[1:])]
+    packed = [token_losses[(positions >= s) & (positions < e)].sum().item() for s, e in itertools.pairwise(edges)]
     assert packed == pytest.approx(alone, rel=1e-4)
     token_losses.sum().backward()
     for name, p in model.named_parameters():

@@ -163,6 +163,10 @@ class ModelVersion(BaseModel):
     recipe: dict[str, Any]
     metrics: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
+    # Where it lives: "local" (a PEFT adapter at adapter_path) or "remote" (a provider's model:
+    # `remote` holds backend, endpoint, provider job and model ids; adapter_path is empty).
+    kind: Literal["local", "remote"] = "local"
+    remote: dict[str, Any] | None = None
 
 
 class EvalResult(BaseModel):

@@ -134,9 +134,11 @@ class DatasetRowDB(Base):
 
 
 class TrainingJobRow(Base):
+    """A fine-tuning job; `status` takes the OpenAI job states (see lextune.train.jobs.JOB_STATES)."""
+
     __tablename__ = "training_jobs"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | cancelled
+    status: Mapped[str] = mapped_column(String(16))
     dataset_id: Mapped[str] = mapped_column(String(32))
     base_model: Mapped[str] = mapped_column(Text)
     recipe: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -147,6 +149,40 @@ class TrainingJobRow(Base):
     model_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    version_name: Mapped[str | None] = mapped_column(Text, default=None)  # asked for with --name
+    run_dir: Mapped[str | None] = mapped_column(Text, default=None)  # checkpoints live here
+    backend: Mapped[str] = mapped_column(String(32), default="local")
+    remote: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # provider ids and state
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    pid: Mapped[int | None] = mapped_column(Integer, default=None)  # the training process (local jobs)
+    host: Mapped[str | None] = mapped_column(Text, default=None)
+    final_loss: Mapped[float | None] = mapped_column(default=None)
+
+
+class JobEventRow(Base):
+    """What a job said, in order: level, message and metrics (the job's log)."""
+
+    __tablename__ = "training_job_events"
+    __table_args__ = (Index("ix_job_events_job", "job_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("training_jobs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    level: Mapped[str] = mapped_column(String(8), default="info")
+    message: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class JobCheckpointRow(Base):
+    """A resumable checkpoint of a job (the folder is whole once this row exists)."""
+
+    __tablename__ = "training_job_checkpoints"
+    __table_args__ = (Index("ix_job_checkpoints_job", "job_id", "step"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("training_jobs.id"))
+    step: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ModelVersionRow(Base):
@@ -160,6 +196,8 @@ class ModelVersionRow(Base):
     recipe: Mapped[dict[str, Any]] = mapped_column(JSON)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16), default="local")  # local adapter | remote (provider model)
+    remote: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class ActiveModelRow(Base):

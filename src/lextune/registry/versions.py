@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from lextune.core import audit
-from lextune.core.errors import NotFoundError
+from lextune.core.errors import ConfigError, NotFoundError
 from lextune.core.records import ModelVersion, utcnow
 from lextune.core.store import Store
 from lextune.core.tables import ActiveModelRow, ModelVersionRow
@@ -16,13 +16,27 @@ DEFAULT_SCOPE = "default"
 def _record(r: ModelVersionRow) -> ModelVersion:
     return ModelVersion(id=r.id, name=r.name, base_model=r.base_model, adapter_path=r.adapter_path,
                         dataset_id=r.dataset_id, dataset_sha256=r.dataset_sha256, recipe=r.recipe,
-                        metrics=r.metrics or {}, created_at=r.created_at)
+                        metrics=r.metrics or {}, created_at=r.created_at, kind=r.kind or "local",
+                        remote=r.remote)
 
 
 def next_version_name(store: Store, prefix: str) -> str:
+    """`prefix-vN` with N one past the highest in use (a count would reuse a name after a deletion)."""
     with store.session() as s:
-        n = s.scalar(select(func.count()).select_from(ModelVersionRow)) or 0
-    return f"{prefix}-v{n + 1}"
+        names = s.scalars(select(ModelVersionRow.name).where(ModelVersionRow.name.like(f"{prefix}-v%"))).all()
+    taken = [int(n[len(prefix) + 2:]) for n in names if n[len(prefix) + 2:].isdigit()]
+    return f"{prefix}-v{max(taken, default=0) + 1}"
+
+
+def check_version_name(store: Store, name: str) -> None:
+    """Refuse a name already registered, before any work is done under it."""
+    if not name.strip():
+        raise ConfigError("a model version name cannot be empty")
+    with store.session() as s:
+        row = s.scalars(select(ModelVersionRow).where(ModelVersionRow.name == name)).first()
+    if row is not None:
+        raise ConfigError(f"model version name '{name}' is taken (by {row.id}, created "
+                          f"{row.created_at:%Y-%m-%d %H:%M}); choose another --name or leave it out")
 
 
 def register_version(store: Store, version: ModelVersion) -> ModelVersion:

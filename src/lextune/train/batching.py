@@ -11,7 +11,11 @@ from transformers import PreTrainedTokenizerBase
 
 from lextune.core.records import DatasetRow
 from lextune.models.chat import (
-    IGNORE_INDEX, AnswerDoesNotFit, AnswerUnsupported, encode_example, end_of_turn_id,
+    IGNORE_INDEX,
+    AnswerDoesNotFit,
+    AnswerUnsupported,
+    encode_example,
+    end_of_turn_id,
 )
 
 

@@ -65,6 +65,9 @@ class TrainResult:
     stopped_early: bool = False
     resumed_from: int | None = None
     liger_kernels: bool = False
+    rows_seen: list[str] = field(default_factory=list)  # row ids this process trained on, in order (this run)
+    process_index: int = 0
+    num_processes: int = 1
 
 
 class Progress:
@@ -262,6 +265,7 @@ def train_lora(
                 step_loss += loss.detach()
                 if micro:
                     progress.train_tokens += sum(lengths[i] for i in micro)
+                    result.rows_seen += [enc.rows[i].row_id for i in micro]
             if world > 1:
                 step_loss = accelerator.reduce(step_loss, reduction="sum")
             if accelerator.sync_gradients:
@@ -297,6 +301,7 @@ def train_lora(
     result.val_curve = [tuple(x) for x in progress.val_curve]
     result.best_step = progress.best_step
     result.liger_kernels = liger
+    result.process_index, result.num_processes = rank, world
     return peft_model, result
 
 

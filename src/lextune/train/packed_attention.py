@@ -14,6 +14,8 @@ the others keep SDPA with the block-diagonal mask transformers builds, which is 
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 
@@ -34,7 +36,7 @@ def _packed_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0
     gqa = query.shape[1] != key.shape[1]
     parts = [F.scaled_dot_product_attention(query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], dropout_p=p,
                                             is_causal=True, scale=scaling, enable_gqa=gqa)
-             for s, e in zip(edges[:-1], edges[1:])]
+             for s, e in itertools.pairwise(edges)]
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
 
 
