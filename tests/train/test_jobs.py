@@ -172,3 +172,36 @@ def test_early_stopping_keeps_the_best_adapter(store, dataset, home, tiny_model_
     assert last_step < 120
     best = min(training["val_curve"], key=lambda x: x[1])
     assert training["best_step"] == best[0]
+
+
+def test_metrics_go_to_mlflow_when_the_recipe_asks(store, dataset, home, tiny_model_dir, monkeypatch):
+    """The wiring, with a recording stand-in for the mlflow module (mlflow itself is not a dependency)."""
+    import types
+
+    calls: list[tuple] = []
+    fake = types.SimpleNamespace(
+        set_tracking_uri=lambda uri: calls.append(("uri", uri)), set_experiment=lambda n: calls.append(("exp", n)),
+        start_run=lambda run_name: calls.append(("start", run_name)),
+        log_params=lambda p: calls.append(("params", p)),
+        log_metrics=lambda m, step: calls.append(("metrics", step, m)),
+        end_run=lambda status: calls.append(("end", status)))
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    recipe = Recipe(base_model=str(tiny_model_dir), max_steps=3, batch_size=4, min_rows=4, report_to=["mlflow"],
+                    eval_every=3)
+    version = run_training(store, dataset, recipe)
+    job_id = version.metrics["training"]["job_id"]
+    assert ("uri", (home / "mlruns").as_uri()) in calls and ("start", job_id) in calls
+    params = next(c[1] for c in calls if c[0] == "params")
+    assert params["recipe.batch_size"] == "4" and params["dataset"] == dataset.id
+    steps = [c[1] for c in calls if c[0] == "metrics" and "loss" in c[2]]
+    assert steps == [1, 2, 3] and any(c[0] == "metrics" and "val_loss" in c[2] for c in calls)
+    assert calls[-1] == ("end", "FINISHED")
+
+
+def test_mlflow_missing_is_a_warning_not_a_failure(store, dataset, home, tiny_model_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow -> ImportError
+    recipe = Recipe(base_model=str(tiny_model_dir), max_steps=1, batch_size=4, min_rows=4, report_to=["mlflow"])
+    version = run_training(store, dataset, recipe)
+    events = job_events(store, version.metrics["training"]["job_id"])
+    assert any(e.level == "warning" and "mlflow is not installed" in e.message for e in events)

@@ -9,12 +9,24 @@ def test_defaults_without_a_file():
     assert r.lora.r == 16 and r.base_model == "smollm2-135m-instruct"
 
 
-def test_shipped_recipe_is_valid():
+def test_shipped_recipes_are_valid():
     from importlib import resources
     from pathlib import Path
 
-    path = Path(str(resources.files("lextune") / "recipes" / "lora-cpu.yaml"))
-    assert load_recipe(path).learning_rate == 4e-4
+    folder = Path(str(resources.files("lextune") / "recipes"))
+    recipes = {p.name: load_recipe(p) for p in folder.glob("*.yaml")}
+    assert recipes["lora-cpu.yaml"].learning_rate == 4e-4 and recipes["lora-cpu.yaml"].precision == "auto"
+    assert recipes["qlora-gpu-4bit.yaml"].quantization == "4bit"
+    assert recipes["dora-gpu-bf16.yaml"].lora.use_dora
+    assert recipes["lora-gpu-bf16.yaml"].precision == "bf16"
+
+
+def test_every_recipe_field_is_documented():
+    from lextune.train.recipe import LoraSettings, Recipe
+
+    for model in (Recipe, LoraSettings):
+        for name, f in model.model_fields.items():
+            assert f.description, f"{model.__name__}.{name} has no description"
 
 
 def test_unknown_key_is_named(tmp_path):

@@ -224,11 +224,15 @@ def _run(store: Store, job_id: str, dataset: DatasetInfo, recipe: Recipe, rows, 
          on_step: StepCallback | None, on_status: Callable[[str], None] | None) -> ModelVersion:
     from lextune.models.loading import load_base_model
     from lextune.train.local import train_lora
+    from lextune.train.tracking import Trackers
 
     job = get_job(store, job_id)
     run_dir = Path(job.run_dir)
+    trackers = Trackers(recipe.report_to, job_id, {"recipe": recipe.model_dump(), "dataset": dataset.id},
+                        store.settings.home, lambda m: add_event(store, job_id, m, level="warning"))
 
     def step_cb(step: int, total: int, loss: float) -> None:
+        trackers.log({"loss": loss}, step)
         if step == 1 or step % EVENT_EVERY == 0 or step == total:
             _update_job(store, job_id, step=step, total_steps=total, last_loss=loss)
             add_event(store, job_id, f"step {step}/{total}", metrics={"step": step, "loss": loss})
@@ -241,6 +245,7 @@ def _run(store: Store, job_id: str, dataset: DatasetInfo, recipe: Recipe, rows, 
             s.add(JobEventRow(job_id=job_id, message=f"checkpoint at step {step}", metrics={"step": step, **metrics}))
 
     def eval_cb(step: int, val_loss: float) -> None:
+        trackers.log({"val_loss": val_loss}, step)
         add_event(store, job_id, f"validation loss {val_loss:.4f} at step {step}",
                   metrics={"step": step, "val_loss": val_loss})
 
@@ -270,12 +275,15 @@ def _run(store: Store, job_id: str, dataset: DatasetInfo, recipe: Recipe, rows, 
         _update_job(store, job_id, status="cancelled", finished_at=utcnow(), pid=None)
         add_event(store, job_id, f"cancelled by {why}; checkpoints are kept (lextune train --resume {job_id})",
                   level="warning")
+        trackers.end("cancelled")
         raise
     except Exception as e:
         _update_job(store, job_id, status="failed", error=f"{type(e).__name__}: {e}", finished_at=utcnow(), pid=None)
         add_event(store, job_id, f"failed: {type(e).__name__}: {e}", level="error",
                   metrics={"traceback": traceback.format_exc(limit=8)})
+        trackers.end("failed")
         raise
+    trackers.end("succeeded")
     final = result.loss_curve[-1][1] if result.loss_curve else None
     _update_job(store, job_id, status="succeeded", model_version_id=version.id, finished_at=utcnow(),
                 final_loss=final, pid=None)

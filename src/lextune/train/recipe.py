@@ -30,7 +30,7 @@ class Recipe(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     base_model: str = Field(DEFAULT_BASE_MODEL, description="Catalog name, GGUF file or HF model folder.")
-    lora: LoraSettings = Field(default_factory=LoraSettings)
+    lora: LoraSettings = Field(default_factory=LoraSettings, description="The adapter: rank, scaling, targets, DoRA.")
     tasks: list[str] | None = Field(None, description="Train only on these tasks (default: all).")
     epochs: float = Field(1.0, gt=0, description="Passes over the training rows (fractions allowed).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps.")

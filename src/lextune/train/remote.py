@@ -85,8 +85,9 @@ def run_remote_training(store: Store, dataset: DatasetInfo, recipe: Recipe, back
                   f"lextune jobs cancel {job_id}", level="warning")
         raise
     except Exception as e:
-        _update_job(store, job_id, status="failed", error=f"{type(e).__name__}: {e}", finished_at=utcnow(), pid=None)
-        add_event(store, job_id, f"failed: {e}", level="error")
+        state = "cancelled" if get_job(store, job_id).status == "cancelled" else "failed"
+        _update_job(store, job_id, status=state, error=f"{type(e).__name__}: {e}", finished_at=utcnow(), pid=None)
+        add_event(store, job_id, f"{state}: {e}", level="warning" if state == "cancelled" else "error")
         raise
     finally:
         backend.close()
