@@ -212,7 +212,7 @@ def train_lora(
     lengths = [len(e.input_ids) for e in enc.rows]
     order = batch_order(lengths, recipe.batch_size, recipe.epochs, recipe.seed)[: recipe.max_steps or None]
     every = recipe.checkpoint_every or max(1, math.ceil(len(order) / 10))
-    eval_every = recipe.eval_every or every
+    eval_every = recipe.eval_every or len(order)  # default: one validation, at the end
 
     liger = _apply_liger(model, recipe)
     previous_attention = use_packed_attention(model) if recipe.packing else None
@@ -269,7 +269,7 @@ def train_lora(
             if world > 1:
                 step_loss = accelerator.reduce(step_loss, reduction="sum")
             if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(params, 1.0)
+                accelerator.clip_grad_norm_(peft_model.parameters(), 1.0)  # the prepared model: FSDP needs it
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)

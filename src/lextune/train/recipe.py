@@ -60,8 +60,8 @@ class Recipe(BaseModel):
                                 "position) every this many optimizer steps; default: about 10 per run.")
     keep_checkpoints: int = Field(2, ge=1, description="Newest checkpoints kept (the best one is also kept).")
     eval_every: int | None = Field(
-        None, ge=1, description="Validation loss on the dev split every this many steps (default: with "
-                                "each checkpoint); the best checkpoint is kept.")
+        None, ge=1, description="Validation loss on the dev split every this many steps (default: once, "
+                                "at the end); the best checkpoint is kept and its adapter becomes the version.")
     max_eval_rows: int = Field(64, ge=1, description="Dev rows used for the validation loss.")
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Stop after this many validations without a better validation loss.")
