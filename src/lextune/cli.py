@@ -20,7 +20,7 @@ from lextune.progress import console, quiet_libraries, ticker
 app = typer.Typer(help="Fine-tune open language models on your legal documents, privately.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Build training data from the vault.", no_args_is_help=True)
-models_app = typer.Typer(help="Model versions: list, activate, go back to stock.", no_args_is_help=True)
+models_app = typer.Typer(help="Model versions: list, activate, export, go back to stock.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")  # score, compare, tasks, runs: lextune/cli_eval.py
@@ -260,6 +260,34 @@ def models_list():
                       v.created_at.strftime("%Y-%m-%d %H:%M"), "\n".join(latest.get(v.id, {}).values()) or "-")
     stdout.print(table)
     stdout.print(f"active: {active.name if active else 'stock base model'}")
+
+
+@models_app.command("export")
+def models_export(
+    version: Annotated[str, typer.Argument(help="Version name or id.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write (new or empty).")],
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: adapter, merged, gguf.")] = "adapter,merged,gguf",
+    dtype: Annotated[str, typer.Option(help="Merged model dtype: bfloat16 or float16.")] = "bfloat16",
+    gguf_quant: Annotated[str, typer.Option("--gguf-quant", help="base (like the base GGUF, tensor by tensor) "
+                                            "or F16, BF16, Q8_0, Q5_1, Q5_0, Q4_1, Q4_0.")] = "base",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out folder.")] = False,
+):
+    """Export a version: PEFT adapter (vLLM multi-LoRA), merged 16-bit model, GGUF (llama.cpp/Ollama), model card."""
+    from lextune.core import audit
+    from lextune.registry.versions import get_version
+    from lextune.train.export import export_version
+
+    store = _store()
+    v = get_version(store, version)
+    wanted = [f.strip() for f in formats.split(",") if f.strip()]
+    with ticker(f"exporting {v.name}") as t:
+        paths = export_version(v, out_dir, wanted, settings=store.settings, dtype=dtype, gguf_quant=gguf_quant,
+                               overwrite=overwrite, on_status=t.info)
+    with store.session() as s:  # a model leaving the system is on the record
+        audit.record(s, "model.export", v.id, {"out": str(out_dir.resolve()), "formats": wanted,
+                                               "gguf_quant": gguf_quant})
+    for key, path in paths.items():
+        stdout.print(f"{key}: {path}")
 
 
 @models_app.command("activate")

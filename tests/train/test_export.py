@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import CHATML
 from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter
 from gguf.quants import dequantize, quantize
 from peft import LoraConfig, PeftModel, get_peft_model
@@ -39,6 +38,7 @@ def write_tiny_gguf(model_dir: Path, path: Path, embd_type, block_type) -> Path:
     for token, i in tok["model"]["vocab"].items():
         tokens[i] = token
     special = {t["id"] for t in tok["added_tokens"]}
+    template = AutoTokenizer.from_pretrained(model_dir).chat_template
     w = GGUFWriter(path, "llama")
     w.add_context_length(cfg.max_position_embeddings)
     w.add_embedding_length(cfg.hidden_size)
@@ -60,7 +60,7 @@ def write_tiny_gguf(model_dir: Path, path: Path, embd_type, block_type) -> Path:
     w.add_eos_token_id(cfg.eos_token_id)
     w.add_pad_token_id(cfg.pad_token_id)
     w.add_add_bos_token(False)
-    w.add_chat_template(CHATML)
+    w.add_chat_template(template)
     heads = {"attn_q": cfg.num_attention_heads, "attn_k": cfg.num_key_value_heads}
     for name, t in model.state_dict().items():
         if name == "lm_head.weight":
@@ -159,7 +159,7 @@ def test_merged_model_equals_base_plus_adapter(tiny_model_dir, tmp_path):
     assert (got - want).abs().max() < 0.05 * (want - stock).abs().max()  # bf16 rounding only
     assert (got.argmax(-1) == want.argmax(-1)).float().mean() > 0.9
     tok = AutoTokenizer.from_pretrained(folder)
-    assert tok.chat_template == CHATML
+    assert tok.chat_template == AutoTokenizer.from_pretrained(tiny_model_dir).chat_template
     assert (folder / "generation_config.json").is_file()
     assert not (tmp_path / "bf16" / "adapter").exists()  # only what was asked for
 
@@ -193,7 +193,7 @@ def test_refuses_to_merge_into_a_quantized_base(tiny_model_dir, tmp_path):
     assert (paths["adapter"] / "adapter_model.safetensors").is_file()
 
 
-def test_gguf_round_trip_keeps_the_base_quantization(q8):
+def test_gguf_round_trip_keeps_the_base_quantization(q8, tiny_model_dir):
     paths, gguf = q8["paths"], q8["gguf"]
     out = paths["gguf"]
     assert out.name == "clauses-v1.Q8_0.gguf"
@@ -216,7 +216,8 @@ def test_gguf_round_trip_keeps_the_base_quantization(q8):
         assert exported.fields[key].contents() == base.fields[key].contents()
     assert exported.fields["lextune.dataset_sha256"].contents() == "ab" * 32
     tok = AutoTokenizer.from_pretrained(out.parent, gguf_file=out.name)
-    assert tok.chat_template == CHATML
+    assert tok.chat_template == AutoTokenizer.from_pretrained(tiny_model_dir).chat_template
+    assert "<|im_start|>" in tok.chat_template
     modelfile = paths["modelfile"].read_text()
     assert f"FROM ./{out.name}" in modelfile and "<|im_start|>{{ .Role }}" in modelfile
 

@@ -89,6 +89,9 @@ def export_version(
     if quant is not None and quant not in QUANT_CHOICES:
         raise ExportError(f"unknown GGUF quantization '{gguf_quant}'; choose base or one of "
                           f"{', '.join(QUANT_CHOICES)}")
+    if version.kind == "remote":
+        raise ExportError(f"model version {version.name} lives at {(version.remote or {}).get('backend')} "
+                          f"({(version.remote or {}).get('fine_tuned_model')}); there are no weights to export")
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, overwrite)
     adapter_dir = Path(version.adapter_path)
