@@ -123,3 +123,15 @@ def test_an_answer_longer_than_max_len_does_not_fit(tiny_model_dir):
     msgs = [MESSAGES[1], {"role": "assistant", "content": "clause " * 200}]
     with pytest.raises(AnswerDoesNotFit):
         encode_example(tok, msgs, max_len=64)
+
+
+def test_a_template_that_never_closes_the_turn_falls_back_to_eos_and_no_template_is_refused():
+    from lextune.models.chat import TemplateError
+
+    open_ended = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    tok = _tokenizer(["<pad>", "<eos>"], open_ended, eos_token="<eos>", pad_token="<pad>")
+    assert end_of_turn_id(tok) == tok.eos_token_id
+    bare = _tokenizer(["<pad>", "<eos>"], open_ended, eos_token="<eos>", pad_token="<pad>")
+    bare.chat_template = None
+    with pytest.raises(TemplateError, match="no chat template"):
+        end_of_turn_id(bare)

@@ -12,7 +12,8 @@ def test_choice_logprobs_match_a_full_forward_pass(tiny_model_dir, home):
     model, tok, _ = load_base_model(str(tiny_model_dir))
     fast = choice_logprobs(model, tok, PROMPT, CHOICES)
     for choice, got in zip(CHOICES, fast):
-        ids, labels = encode_example(tok, PROMPT + [{"role": "assistant", "content": choice}], 512)
+        ex = encode_example(tok, PROMPT + [{"role": "assistant", "content": choice}], 512)
+        ids, labels = ex.input_ids, ex.labels
         with torch.no_grad():
             logp = model(input_ids=torch.tensor([ids])).logits[0].log_softmax(-1)
         want = sum(logp[k - 1, ids[k]].item() for k in range(1, len(ids)) if labels[k] != IGNORE_INDEX)

@@ -76,3 +76,12 @@ def test_rows_too_long_for_max_seq_len_are_left_out_and_reported(tiny_model_dir,
     _, result = train_lora(model, tok, rows, Recipe(base_model=str(tiny_model_dir), max_steps=1,
                                                     max_seq_len=64))
     assert result.skipped_rows == ["r3"]
+
+
+def test_two_runs_with_different_precision_in_one_process(tiny_model_dir, home):
+    """A service runs jobs one after another: Accelerate's global precision must not refuse the second."""
+    for precision in ("bf16", "fp32"):
+        model, tok, _ = load_base_model(str(tiny_model_dir))
+        _, result = train_lora(model, tok, _rows(8), Recipe(base_model=str(tiny_model_dir), max_steps=1,
+                                                             batch_size=4, precision=precision))
+        assert result.steps == 1

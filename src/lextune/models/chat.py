@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
+from lextune.core.errors import ModelError
+
 IGNORE_INDEX = -100
 # End-of-turn markers of common chat templates: generation also stops at these when present.
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
@@ -14,7 +16,7 @@ _PROBE = "lextune probe answer"
 CUT_MARK = " [...] "  # put where a long user message lost its middle
 
 
-class TemplateError(ValueError):
+class TemplateError(ModelError, ValueError):
     """The tokenizer's chat template does not say how an assistant turn ends."""
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from lextune.core.errors import ModelError
 from lextune.core.records import DatasetRow
 from lextune.models.chat import (
     IGNORE_INDEX,
@@ -37,7 +38,7 @@ class EncodedRows:
     cut: int = 0  # rows whose passage lost its middle to fit max_seq_len
 
 
-class EndOfTurnNotTrained(ValueError):
+class EndOfTurnNotTrained(ModelError, ValueError):
     """The labels do not end with the template's end-of-turn token: the model would never learn to stop."""
 
 

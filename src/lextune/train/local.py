@@ -200,7 +200,11 @@ def train_lora(
     adapter is the best one.
     """
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
+    # Accelerate keeps one global precision per process: a second run with another recipe (a service
+    # running jobs one after another) would be refused. Reset it, keeping the process group.
+    AcceleratorState._reset_state(reset_partial_state=False)
     hooks = hooks or TrainHooks()
     hooks.on_step = hooks.on_step or on_step
     accelerator = Accelerator(mixed_precision=_mixed_precision(recipe), cpu=not torch.cuda.is_available())
