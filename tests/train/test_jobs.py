@@ -102,7 +102,7 @@ def test_sigkilled_job_resumes_and_ends_where_an_uninterrupted_run_ends(store, d
 
 
 def test_cancel_stops_a_running_job_and_keeps_its_checkpoints(store, dataset, home, tiny_model_dir, tmp_path):
-    recipe = _recipe(tiny_model_dir, tmp_path, epochs=200.0, checkpoint_every=10)
+    recipe = _recipe(tiny_model_dir, tmp_path, epochs=5000.0, checkpoint_every=10)  # far longer than the test waits
     proc = _start("train", "--dataset", dataset.id, "--recipe", str(recipe), home=home)
     try:
         job = _wait_for_checkpoint(store, proc, 10)
@@ -119,7 +119,7 @@ def test_cancel_stops_a_running_job_and_keeps_its_checkpoints(store, dataset, ho
 
 
 def test_ctrl_c_cancels_cleanly(store, dataset, home, tiny_model_dir, tmp_path):
-    recipe = _recipe(tiny_model_dir, tmp_path, epochs=200.0, checkpoint_every=10)
+    recipe = _recipe(tiny_model_dir, tmp_path, epochs=5000.0, checkpoint_every=10)  # far longer than the test waits
     proc = _start("train", "--dataset", dataset.id, "--recipe", str(recipe), home=home)
     try:
         job = _wait_for_checkpoint(store, proc, 10)
