@@ -38,8 +38,7 @@ def backend_config(store: Store, name: str) -> dict:
 
 def _hyperparameters(recipe: Recipe) -> dict:
     """The recipe's knobs that providers understand (the rest is local-engine only)."""
-    epochs = recipe.epochs
-    return {"n_epochs": max(1, round(epochs)), "batch_size": recipe.batch_size}
+    return {"n_epochs": max(1, round(recipe.epochs)), "batch_size": recipe.batch_size}
 
 
 def run_remote_training(store: Store, dataset: DatasetInfo, recipe: Recipe, backend_name: str,
@@ -145,5 +144,3 @@ def cancel_remote(store: Store, job_row) -> str:
     add_event(store, job_row.id, f"cancel sent to {job_row.backend}: {job.state}", level="warning")
     return job.state
 
-
-__all__ = ["backend_config", "cancel_remote", "get_job", "run_remote_training"]
