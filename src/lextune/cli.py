@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lextune.cli_eval import eval_app
+from lextune.cli_serve import audit_app, serve
 from lextune.cli_train import jobs_app, train
 from lextune.core.errors import LextuneError
 from lextune.progress import console, quiet_libraries, ticker
@@ -26,6 +27,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")  # score, compare, tasks, runs: lextune/cli_eval.py
 app.command()(train)  # train and jobs: lextune/cli_train.py
 app.add_typer(jobs_app, name="jobs")
+app.command()(serve)  # serve and audit served: lextune/cli_serve.py
+app.add_typer(audit_app, name="audit")
 pii_app = typer.Typer(help="The PII mapping: what anonymization replaced, for authorized users.", no_args_is_help=True)
 app.add_typer(pii_app, name="pii")
 out = console  # progress, warnings and tables go to stderr; results and JSON to stdout

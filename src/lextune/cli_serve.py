@@ -1,0 +1,75 @@
+"""`lextune serve` (the OpenAI-compatible service) and `lextune audit served` (what it answered)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lextune.progress import console
+
+stdout = Console()
+audit_app = typer.Typer(help="The audit trail: served answers.", no_args_is_help=True)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    config: Annotated[Path | None, typer.Option(help="Serve config YAML (batching, adapters, per-scope "
+                                                "retrieval); see the README.")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Base of the stock model (overrides the config).")] = None,
+    engine: Annotated[str, typer.Option(help="local (transformers + PEFT here) or vllm (generation proxied to "
+                                        "--vllm-url).")] = "local",
+    vllm_url: Annotated[str | None, typer.Option(help="Base URL of a vLLM OpenAI server, e.g. "
+                                                 "http://gpu-host:8000/v1 (with --engine vllm).")] = None,
+    warm: Annotated[bool, typer.Option(help="Load the active model before accepting requests.")] = True,
+):
+    """Serve the base model and every registered version over an OpenAI-compatible API."""
+    import uvicorn
+
+    from lextune.core.errors import ConfigError
+    from lextune.core.store import Store
+    from lextune.serve.app import create_app
+    from lextune.serve.config import load_serve_config
+
+    cfg = load_serve_config(config)
+    if base_model:
+        cfg = cfg.model_copy(update={"base_model": base_model})
+    store = Store()
+    chosen = None
+    if engine == "vllm":
+        if not vllm_url:
+            raise ConfigError("--engine vllm needs --vllm-url (the vLLM server's /v1 base URL)")
+        from lextune.serve.vllm_proxy import VllmEngine
+
+        chosen = VllmEngine(vllm_url, store, cfg.base_model)
+    elif engine != "local":
+        raise ConfigError(f"--engine must be local or vllm, not '{engine}'")
+    app = create_app(store, cfg, engine=chosen, warm=warm and chosen is None)
+    console.print(f"lextune serving on http://{host}:{port}/v1 (OpenAI-compatible; Ctrl-C stops)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@audit_app.command("served")
+def audit_served(
+    version: Annotated[str | None, typer.Option(help="Only answers of this model version (name or id).")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+):
+    """Answers the service gave: when, to whom, which model version, which passages."""
+    from lextune.core.store import Store
+    from lextune.serve.trace import served_answers
+
+    rows = served_answers(Store(), limit=limit, version=version)
+    if as_json:
+        stdout.print_json(json.dumps(rows))
+        return
+    table = Table("when", "client", "route", "model version", "scope", "retrieved", "cited")
+    for r in rows:
+        table.add_row(r["ts"][:19], str(r.get("client") or ""), str(r.get("route")), str(r.get("model_version")),
+                      str(r.get("scope") or ""), str(len(r.get("retrieved") or [])), str(len(r.get("cited") or [])))
+    stdout.print(table)
