@@ -8,6 +8,7 @@ import httpx
 import openai
 import pytest
 import torch
+from live_server import running_server
 
 from lextune.core.records import ModelVersion
 from lextune.models.generation import generate
@@ -16,7 +17,6 @@ from lextune.registry.versions import activate, register_version
 from lextune.serve.app import create_app
 from lextune.serve.config import ServeConfig
 from lextune.serve.trace import served_answers
-from live_server import running_server
 
 QUESTION = [{"role": "user", "content": "Which law governs the agreement?"}]
 

@@ -22,7 +22,7 @@ _REPLACEMENT = "\ufffd"
 class Row:
     """One request inside a decoding round."""
 
-    prompt: list[int]
+    prompt: list[int]  # token ids (a remote engine may carry its request here instead)
     max_new_tokens: int
     temperature: float = 0.0
     top_p: float = 1.0
@@ -36,6 +36,11 @@ class Row:
     text: str = ""
     emitted: int = 0  # characters of `text` already streamed
     finish_reason: str | None = None
+    reported_usage: tuple[int, int] | None = None  # (prompt, completion) tokens counted by a remote engine
+
+    def usage(self) -> dict[str, int]:
+        prompt, completion = self.reported_usage or (len(self.prompt), len(self.tokens))
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _left_pad(prompts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -32,6 +32,15 @@ class ModelNotFound(NotFoundError):
     """The `model` field names nothing served here; the message lists what is."""
 
 
+def base_label(spec: str | None) -> str:
+    """The base model's catalog name, or the spec as given when it is not on this machine (a base
+    that only a remote engine such as vLLM holds)."""
+    try:
+        return resolve_base_model(spec).name
+    except ModelError:
+        return spec or ""
+
+
 @dataclass(frozen=True)
 class Target:
     """What one request runs on, fixed at resolution time."""
@@ -47,12 +56,12 @@ class Target:
 
     @property
     def name(self) -> str:
-        return self.version.name if self.version else f"{STOCK}:{resolve_base_model(self.base).name}"
+        return self.version.name if self.version else f"{STOCK}:{base_label(self.base)}"
 
     def trace(self) -> dict:
         return {"model_version": self.name, "model_version_id": self.adapter,
                 "fine_tuned": self.version is not None, "scope": self.scope, "adapter": self.adapter,
-                "base_model": resolve_base_model(self.base).name}
+                "base_model": base_label(self.base)}
 
 
 def scopes(store: Store) -> dict[str, str | None]:

@@ -125,11 +125,6 @@ async def _prepare_chat(body: ChatRequest, request: Request):
     return target, row, grounding
 
 
-def _usage(row: Row) -> dict[str, int]:
-    return {"prompt_tokens": len(row.prompt), "completion_tokens": len(row.tokens),
-            "total_tokens": len(row.prompt) + len(row.tokens)}
-
-
 async def _generate(engine: Engine, target: Target, row: Row, grounding: _Grounding | None, on_text=None):
     """Decode (unless retrieval found nothing to answer from); the final text and the trace."""
     if grounding is not None and not grounding.retrieval.confident:
@@ -156,7 +151,7 @@ async def chat_completions(body: ChatRequest, request: Request):
     return {"id": request_id, "object": "chat.completion", "created": _now(), "model": target.name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": _finish(row), "logprobs": None}],
-            "usage": _usage(row), "lextune": trace}
+            "usage": row.usage(), "lextune": trace}
 
 
 def _finish(row: Row) -> str:
@@ -197,7 +192,7 @@ async def _chat_stream(body: ChatRequest, request: Request, target: Target, row:
         yield chunk({}, _finish(row), lextune=trace)
         if body.stream_options and body.stream_options.include_usage:
             yield _sse({"id": request_id, "object": "chat.completion.chunk", "created": created,
-                        "model": target.name, "choices": [], "usage": _usage(row)})
+                        "model": target.name, "choices": [], "usage": row.usage()})
         yield _sse("[DONE]")
         await _audit(request, request_id, "chat.completions", trace, body.user)
     finally:
@@ -230,9 +225,8 @@ async def completions(body: CompletionRequest, request: Request):
     return {"id": request_id, "object": "text_completion", "created": _now(), "model": target.name,
             "choices": [{"index": i, "text": r.text, "finish_reason": _finish(r), "logprobs": None}
                         for i, r in enumerate(rows)],
-            "usage": {"prompt_tokens": sum(len(r.prompt) for r in rows),
-                      "completion_tokens": sum(len(r.tokens) for r in rows),
-                      "total_tokens": sum(len(r.prompt) + len(r.tokens) for r in rows)},
+            "usage": {k: sum(r.usage()[k] for r in rows) for k in ("prompt_tokens", "completion_tokens",
+                                                                    "total_tokens")},
             "lextune": trace}
 
 
