@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lextune.cli_analyze import register as register_analyze
 from lextune.cli_eval import eval_app
 from lextune.cli_serve import audit_app, serve
 from lextune.cli_train import jobs_app, train
@@ -29,6 +30,7 @@ app.command()(train)  # train and jobs: lextune/cli_train.py
 app.add_typer(jobs_app, name="jobs")
 app.command()(serve)  # serve and audit served: lextune/cli_serve.py
 app.add_typer(audit_app, name="audit")
+register_analyze(app)  # lextune analyze: lextune/cli_analyze.py
 pii_app = typer.Typer(help="The PII mapping: what anonymization replaced, for authorized users.", no_args_is_help=True)
 app.add_typer(pii_app, name="pii")
 out = console  # progress, warnings and tables go to stderr; results and JSON to stdout

@@ -32,6 +32,7 @@ def train(
                                                     "a provider's model name with --backend).")] = None,
     name: Annotated[str | None, typer.Option(help="Name of the new model version (checked before any work).")] = None,
     resume: Annotated[str | None, typer.Option(help="Continue this job from its newest checkpoint.")] = None,
+    job: Annotated[str | None, typer.Option(help="Run this job, created by the API and not started yet.")] = None,
     backend: Annotated[str, typer.Option(help="local, or a provider's fine-tuning API: openai (credentials from "
                                          "the environment or the config file).")] = "local",
     suffix: Annotated[str | None, typer.Option(help="Suffix of the provider's model name (remote backends).")] = None,
@@ -42,11 +43,14 @@ def train(
     cancelled continues with --resume JOB. Ctrl-C cancels cleanly.
     """
     from lextune.data.dataset import get_dataset
-    from lextune.train.jobs import resume_training, run_training
+    from lextune.train.jobs import resume_training, run_created_job, run_training
     from lextune.train.recipe import load_recipe
 
     store = _store()
-    if resume:
+    if job:
+        with ticker(f"running {job}") as t:
+            version = run_created_job(store, job, on_step=t.step, on_status=t.info)
+    elif resume:
         with ticker(f"resuming {resume}") as t:
             version = resume_training(store, resume, on_step=t.step, on_status=t.info)
     elif backend != "local":

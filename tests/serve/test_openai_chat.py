@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 import torch
-from live_server import running_server
+from uvicorn_server import live_server
 
 from lextune.core.records import ModelVersion
 from lextune.models.generation import generate
@@ -55,8 +55,9 @@ def service(store, tiny_model_dir, adapters):
     activate(store, a.name)
     activate(store, b.name, scope="immigration/spousal")
     app = create_app(store, ServeConfig(base_model=str(tiny_model_dir), batch_window_ms=20))
-    with running_server(app) as url:
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=60)
+    with live_server(app) as server:
+        url = server.url
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=60)
         yield client, app, url
 
 
@@ -202,8 +203,8 @@ def test_mixed_adapters_share_one_batch_and_lru_evicts(store, tiny_model_dir, ad
     for n in ("a", "b"):
         _register(store, tiny_model_dir, adapters, n)
     app = create_app(store, ServeConfig(base_model=str(tiny_model_dir), batch_window_ms=200, max_adapters=1))
-    with running_server(app) as url:
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=60)
+    with live_server(app) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=60)
         results = {}
 
         def ask(model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 from fake_vllm import fake_vllm
-from live_server import running_server
+from uvicorn_server import live_server
 
 from lextune.core.records import ModelVersion
 from lextune.registry.versions import activate, register_version
@@ -24,10 +24,10 @@ def proxied(store):
                                              dataset_id="ds", dataset_sha256="0" * 64, recipe={}))
     activate(store, "v-a", scope="tax")
     vllm = fake_vllm()
-    with running_server(vllm) as vllm_url:
-        app = create_app(store, ServeConfig(), engine=VllmEngine(f"{vllm_url}/v1", store))
-        with running_server(app) as url:
-            yield openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0), vllm
+    with live_server(vllm) as fake:
+        app = create_app(store, ServeConfig(), engine=VllmEngine(fake.base_url, store))
+        with live_server(app) as server:
+            yield openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0), vllm
 
 
 def test_scope_alias_becomes_the_lora_module_and_the_trace_says_so(proxied, store):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -13,7 +12,7 @@ from lextune import __version__
 from lextune.core.store import Store
 from lextune.serve.config import ServeConfig
 from lextune.serve.engine import Engine
-from lextune.serve.errors import install_error_handlers, openai_error
+from lextune.serve.openai_errors import error_response, install_error_handlers
 from lextune.serve.pool import ModelPool
 
 # Routers beside the inference routes: uploads and fine-tuning jobs, contract analysis.
@@ -53,9 +52,11 @@ def create_app(store: Store, config: ServeConfig | None = None, engine: Engine |
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > config.max_request_bytes:
-            return openai_error(413, f"request body of {length} bytes is over the limit of "
-                                f"{config.max_request_bytes} (max_request_bytes)")
+        upload = request.url.path.startswith("/v1/files")
+        limit, key = ((config.max_upload_bytes, "max_upload_bytes") if upload
+                      else (config.max_request_bytes, "max_request_bytes"))
+        if length and length.isdigit() and int(length) > limit:
+            return error_response(413, f"request body of {length} bytes is over the limit of {limit} ({key})")
         return await call_next(request)
 
     @app.get("/health")
@@ -64,6 +65,5 @@ def create_app(store: Store, config: ServeConfig | None = None, engine: Engine |
                              "batched_rows": engine.batched_rows})
 
     for name in _ROUTERS:
-        if importlib.util.find_spec(name) is not None:  # TEMP while the routers land
-            app.include_router(importlib.import_module(name).router)
+        app.include_router(importlib.import_module(name).router)
     return app

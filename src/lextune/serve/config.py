@@ -30,6 +30,8 @@ class ServeConfig(BaseModel):
                                    "after the first before it starts a batch.")
     max_adapters: int = Field(8, ge=1, description="LoRA adapters kept loaded (least recently used leave).")
     max_request_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
+    max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="Limit for /v1/files uploads "
+                                  "(training data).")
     scopes: dict[str, ScopeConfig] = Field(default_factory=dict, description="Per-scope settings; the "
                                            "'default' scope is what `model: active` uses.")
 

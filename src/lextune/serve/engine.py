@@ -24,6 +24,9 @@ from lextune.serve.pool import ModelPool, Target
 class PromptTooLong(LextuneError):
     """The prompt plus max_tokens does not fit the model's context window."""
 
+    http_status = 400
+    code = "context_length_exceeded"
+
 
 @dataclass
 class Job:

@@ -31,6 +31,8 @@ STOCK = "stock"
 class ModelNotFound(NotFoundError):
     """The `model` field names nothing served here; the message lists what is."""
 
+    code = "model_not_found"
+
 
 def base_label(spec: str | None) -> str:
     """The base model's catalog name, or the spec as given when it is not on this machine (a base

@@ -23,11 +23,12 @@ from starlette.concurrency import run_in_threadpool
 from lextune.core.errors import LextuneError, NotFoundError
 from lextune.serve.decode import Row
 from lextune.serve.engine import Engine
+from lextune.serve.openai_errors import OpenAIRoute
 from lextune.serve.pool import Target, resolve
 from lextune.serve.schemas import ChatRequest, CompletionRequest, EmbeddingRequest, LextuneOptions
 from lextune.serve.trace import record_served
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=OpenAIRoute)
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 

@@ -21,6 +21,8 @@ from lextune.serve.pool import ModelNotFound, Target, resolve
 class RemoteEngineError(LextuneError):
     """The generation server refused or failed a request."""
 
+    http_status = 502
+
 
 class VllmEngine:
     """Same surface as the local Engine, forwarding to vLLM's OpenAI-compatible API."""

@@ -220,6 +220,20 @@ def resume_training(store: Store, job_id: str, on_step: StepCallback | None = No
     return _run(store, job_id, dataset, recipe, rows, dev, resume=True, on_step=on_step, on_status=on_status)
 
 
+def run_created_job(store: Store, job_id: str, on_step: StepCallback | None = None,
+                    on_status: Callable[[str], None] | None = None) -> ModelVersion:
+    """Run a local job whose row was created but not started (by POST /v1/fine_tuning/jobs)."""
+    job = get_job(store, job_id)
+    if job.backend != "local" or job.status != "validating_files" or job.step:
+        raise ConfigError(f"job {job_id} is {job.status} on {job.backend}; only a new local job can be "
+                          f"started (continue others with lextune train --resume {job_id})")
+    recipe = Recipe.model_validate(job.recipe)
+    dataset = get_dataset(store, job.dataset_id)
+    rows, dev = _rows_for(dataset, recipe)
+    _update_job(store, job_id, pid=os.getpid(), host=socket.gethostname())
+    return _run(store, job_id, dataset, recipe, rows, dev, resume=False, on_step=on_step, on_status=on_status)
+
+
 def _run(store: Store, job_id: str, dataset: DatasetInfo, recipe: Recipe, rows, dev, resume: bool,
          on_step: StepCallback | None, on_status: Callable[[str], None] | None) -> ModelVersion:
     from lextune.models.loading import load_base_model
@@ -272,23 +286,24 @@ def _run(store: Store, job_id: str, dataset: DatasetInfo, recipe: Recipe, rows, 
         version = _save_version(store, dataset, recipe, resolved.name, job.version_name, peft_model, result, job_id)
     except (KeyboardInterrupt, TrainingCancelled) as e:
         why = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else "a cancel request"
-        _update_job(store, job_id, status="cancelled", finished_at=utcnow(), pid=None)
+        # The last event before the final state: a poller that sees the state has all the events.
         add_event(store, job_id, f"cancelled by {why}; checkpoints are kept (lextune train --resume {job_id})",
                   level="warning")
+        _update_job(store, job_id, status="cancelled", finished_at=utcnow(), pid=None)
         trackers.end("cancelled")
         raise
     except Exception as e:
-        _update_job(store, job_id, status="failed", error=f"{type(e).__name__}: {e}", finished_at=utcnow(), pid=None)
         add_event(store, job_id, f"failed: {type(e).__name__}: {e}", level="error",
                   metrics={"traceback": traceback.format_exc(limit=8)})
+        _update_job(store, job_id, status="failed", error=f"{type(e).__name__}: {e}", finished_at=utcnow(), pid=None)
         trackers.end("failed")
         raise
     trackers.end("succeeded")
     final = result.loss_curve[-1][1] if result.loss_curve else None
-    _update_job(store, job_id, status="succeeded", model_version_id=version.id, finished_at=utcnow(),
-                final_loss=final, pid=None)
     add_event(store, job_id, f"succeeded: model version {version.name} ({version.id})",
               metrics={"final_loss": final, "steps": result.steps, "seconds": round(result.seconds, 1)})
+    _update_job(store, job_id, status="succeeded", model_version_id=version.id, finished_at=utcnow(),
+                final_loss=final, pid=None)
     return version
 
 

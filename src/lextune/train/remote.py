@@ -70,8 +70,9 @@ def run_remote_training(store: Store, dataset: DatasetInfo, recipe: Recipe, back
         add_event(store, job_id, f"{backend_name} job {job.provider_job_id} created")
 
         def mirror(event) -> None:
-            add_event(store, job_id, event.message, level=event.level if event.level in ("info", "warning", "error")
-                      else "info", metrics=event.metrics)
+            level = {"warn": "warning"}.get(event.level, event.level)  # OpenAI says "warn"
+            add_event(store, job_id, event.message, level=level if level in ("info", "warning", "error") else "info",
+                      metrics=event.metrics)
             if on_status:
                 on_status(f"{backend_name}: {event.message}")
 

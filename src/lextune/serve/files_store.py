@@ -1,0 +1,193 @@
+"""Uploaded files for the OpenAI-compatible API, and chat JSONL files turned into lextune datasets.
+
+Each file is LEXTUNE_HOME/files/<id> (the bytes as uploaded) plus <id>.json (its OpenAI file object);
+both are written through a temp file and a rename, the sidecar last, so a listing never shows a file
+whose bytes are not whole. Fine-tuning files are checked at upload, line by line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+
+from lextune.core import audit
+from lextune.core.atomic import atomic_dir, write_json
+from lextune.core.errors import DatasetError, NotFoundError
+from lextune.core.records import DatasetInfo, DatasetRow
+from lextune.core.store import Store
+from lextune.core.tables import DatasetRowDB
+from lextune.data.exporters import validate_openai_chat
+
+PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+CHAT_TASK = "chat"  # the task of rows imported from chat JSONL (lextune's builders name their own)
+_ID = re.compile(r"file-[0-9a-f]{24}")
+_SHOWN_PROBLEMS = 5
+
+
+class FileObject(BaseModel):
+    """OpenAI's file object, as stored in the sidecar and returned by the API."""
+
+    id: str
+    object: Literal["file"] = "file"
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    status: Literal["uploaded", "processed", "error"] = "processed"
+    status_details: str | None = None
+    expires_at: int | None = None
+
+
+class FileFormatError(DatasetError):
+    """An uploaded fine-tuning file is not chat JSONL; the message names the lines."""
+
+
+def files_dir(home: Path) -> Path:
+    return home / "files"
+
+
+def _paths(home: Path, file_id: str) -> tuple[Path, Path]:
+    # The id becomes a file name: only ids this module made may reach the file system.
+    if not _ID.fullmatch(file_id):
+        raise NotFoundError(f"no file '{file_id}'")
+    folder = files_dir(home)
+    return folder / file_id, folder / f"{file_id}.json"
+
+
+def chat_jsonl_problems(path: Path, min_examples: int = 1) -> list[str]:
+    """What keeps the file from being chat fine-tuning JSONL, as "line N: problem"; [] when it is."""
+    try:
+        problems = validate_openai_chat(path, min_examples=min_examples)
+    except UnicodeDecodeError as e:
+        return [f"byte {e.start}: not UTF-8 text"]
+    return [p if p.startswith("file:") else f"line {p}" for p in problems]
+
+
+def describe_problems(name: str, problems: list[str]) -> str:
+    shown = "; ".join(problems[:_SHOWN_PROBLEMS])
+    more = f" (and {len(problems) - _SHOWN_PROBLEMS} more)" if len(problems) > _SHOWN_PROBLEMS else ""
+    return f"{name} is not chat fine-tuning JSONL: {shown}{more}"
+
+
+def save_upload(home: Path, source: BinaryIO, filename: str, purpose: str) -> FileObject:
+    """Store an upload; a fine-tuning file must be chat JSONL (FileFormatError names the bad lines)."""
+    folder = files_dir(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Time-ordered ids (microseconds, then random): listing order survives same-second uploads.
+    file_id = f"file-{time.time_ns() // 1000:013x}{uuid.uuid4().hex[:11]}"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{file_id}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        if purpose == "fine-tune":
+            problems = chat_jsonl_problems(Path(tmp))
+            if problems:
+                raise FileFormatError(describe_problems(filename, problems))
+        data, meta = _paths(home, file_id)
+        os.replace(tmp, data)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    record = FileObject(id=file_id, bytes=data.stat().st_size, created_at=int(time.time()),
+                        filename=Path(filename).name or "upload", purpose=purpose)
+    write_json(meta, record.model_dump())
+    return record
+
+
+def get_file(home: Path, file_id: str) -> FileObject:
+    data, meta = _paths(home, file_id)
+    if not meta.is_file() or not data.is_file():
+        raise NotFoundError(f"no file '{file_id}'")
+    return FileObject.model_validate_json(meta.read_text(encoding="utf-8"))
+
+
+def content_path(home: Path, file_id: str) -> Path:
+    get_file(home, file_id)
+    return _paths(home, file_id)[0]
+
+
+def list_files(home: Path, purpose: str | None = None) -> list[FileObject]:
+    """Every stored file, oldest first (ids are time-ordered, so pages are stable)."""
+    folder = files_dir(home)
+    found = []
+    for meta in folder.glob("file-*.json") if folder.is_dir() else []:
+        try:
+            record = FileObject.model_validate_json(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # deleted meanwhile, or not ours
+        if purpose is None or record.purpose == purpose:
+            found.append(record)
+    return sorted(found, key=lambda f: f.id)
+
+
+def delete_file(home: Path, file_id: str) -> None:
+    data, meta = _paths(home, file_id)
+    get_file(home, file_id)
+    meta.unlink(missing_ok=True)  # the sidecar first: a half-deleted file is already invisible
+    data.unlink(missing_ok=True)
+
+
+# ---- chat JSONL -> dataset ---------------------------------------------------------------------
+
+def chat_rows(home: Path, file_id: str, split: Literal["train", "dev"]) -> list[DatasetRow]:
+    """The file's examples as dataset rows; each names the file as its document and its line in meta."""
+    path = content_path(home, file_id)
+    problems = chat_jsonl_problems(path)
+    if problems:
+        raise FileFormatError(describe_problems(file_id, problems))
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip():
+            continue
+        messages = [{"role": m["role"], "content": m["content"]} for m in json.loads(line)["messages"]]
+        rows.append(DatasetRow(id=f"{file_id}-{n}", task=CHAT_TASK, split=split, messages=messages,
+                               answer=messages[-1]["content"], document_id=file_id, builder="openai_files",
+                               meta={"file_id": file_id, "line": n}))
+    return rows
+
+
+def register_chat_dataset(store: Store, training_file: str, validation_file: str | None = None) -> DatasetInfo:
+    """The dataset of these files (train split, dev split), registered once; the same files give the same id."""
+    home = store.settings.home
+    rows = {"train": chat_rows(home, training_file, "train"),
+            "dev": chat_rows(home, validation_file, "dev") if validation_file else [],
+            "test": []}
+    lines = {sp: "".join(r.model_dump_json(exclude_none=True) + "\n" for r in rs) for sp, rs in rows.items()}
+    sha = hashlib.sha256("".join(lines.values()).encode()).hexdigest()
+    ds_id = "ds-" + sha[:12]
+    name = f"ft-{training_file}"
+    counts = {sp: ({CHAT_TASK: len(rs)} if rs else {}) for sp, rs in rows.items()}
+    manifest = {"id": ds_id, "name": name, "sha256": sha, "counts": counts,
+                "source": {"kind": "openai_files", "training_file": training_file,
+                           "validation_file": validation_file}}
+    final = store.settings.datasets_dir / ds_id
+    with store.session() as s:
+        existing = s.get(DatasetRowDB, ds_id)
+    if existing is None or not final.is_dir():
+        with atomic_dir(final) as tmp:
+            for sp, text in lines.items():
+                (tmp / f"{sp}.jsonl").write_text(text, encoding="utf-8")
+            write_json(tmp / "manifest.json", manifest)
+    info = DatasetInfo(id=ds_id, name=name, path=str(final), sha256=sha, counts=counts, clause_types=[])
+    if existing is None:
+        try:
+            with store.session() as s:
+                s.add(DatasetRowDB(id=ds_id, name=name, path=info.path, sha256=sha, counts=counts,
+                                   clause_types=[], manifest=manifest))
+                audit.record(s, "dataset.import", ds_id, {"counts": counts, **manifest["source"]})
+        except IntegrityError:
+            pass  # a concurrent request registered the same files first: same rows, same id
+    return info
