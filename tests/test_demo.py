@@ -27,7 +27,11 @@ def test_demo_writes_reports(home, tiny_model_dir, tmp_path, monkeypatch):
     assert "echo_excerpt" in tasks["clause_quote"]["baselines"]
     assert tasks["forgetting"]["a"]["kl"] == 0.0  # the stock model is its own base
     assert "passed" in report["verdict"]
-    assert report["ask"]["model"].startswith("demo-v1")
+    # The last step asked through the running service with the openai client, with retrieval.
+    asked = report["ask"]
+    assert asked["model"].startswith("demo-v1") and asked["lextune"]["model_version"] == asked["model"]
+    assert asked["lextune"]["fine_tuned"] is True and asked["lextune"]["retrieved"]
+    assert asked["text"]
     assert set(report["dataset"]["counts"]["train"]) >= {"clause_type", "clause_quote", "clause_question",
                                                          "cited_qa", "fill_masked_span"}
     html = (out / "report.html").read_text()

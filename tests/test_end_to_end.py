@@ -77,7 +77,7 @@ def test_cli_flow_end_to_end(home, tiny_model_dir, tmp_path):
         assert s.scalars(select(AuditEventRow).where(AuditEventRow.action == "model.activate.forced")).first()
     answer = ok("ask", "Which law governs this agreement?", "--base-model", str(tiny_model_dir))
     assert "answered by: clauses-v1" in answer
-    assert "[S1]" in answer  # retrieved passages are listed with their citation tags
+    assert "[1]" in answer  # retrieved passages are listed with their citation tags
 
     ok("models", "stock")
     assert "answered by: stock:" in ok("ask", "governing law", "--base-model", str(tiny_model_dir))

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from lextune.cli_analyze import register as register_analyze
 from lextune.cli_eval import eval_app
+from lextune.cli_rag import register as register_ask
 from lextune.cli_serve import audit_app, serve
 from lextune.cli_train import jobs_app, train
 from lextune.core.errors import LextuneError
@@ -31,6 +32,7 @@ app.add_typer(jobs_app, name="jobs")
 app.command()(serve)  # serve and audit served: lextune/cli_serve.py
 app.add_typer(audit_app, name="audit")
 register_analyze(app)  # lextune analyze: lextune/cli_analyze.py
+register_ask(app)  # lextune ask: lextune/cli_rag.py
 pii_app = typer.Typer(help="The PII mapping: what anonymization replaced, for authorized users.", no_args_is_help=True)
 app.add_typer(pii_app, name="pii")
 out = console  # progress, warnings and tables go to stderr; results and JSON to stdout
@@ -335,23 +337,6 @@ def models_stock():
 
     use_stock(_store())
     stdout.print("active: stock base model")
-
-
-@app.command()
-def ask(
-    question: Annotated[str, typer.Argument(help="A question about the ingested documents.")],
-    k: Annotated[int, typer.Option(help="Passages to retrieve.")] = 3,
-    base_model: Annotated[str | None, typer.Option(help="Base model when no version is active.")] = None,
-):
-    """Answer from retrieved passages with the active model; prints citations and the model used."""
-    from lextune.rag.answer import ask as ask_fn
-
-    answer = ask_fn(_store(), question, k=k, base_model=base_model)
-    stdout.print(answer.text)
-    for c in answer.citations:
-        stdout.print(f"  [{c.tag}] {c.mark}: {c.title} / {c.section or '(no heading)'} chars {c.start}-{c.end}")
-    stdout.print(f"grounding: {answer.grounding()}")
-    stdout.print(f"answered by: {answer.model}")
 
 
 @app.command()

@@ -29,7 +29,6 @@ from lextune.evals.tasks import make_task
 from lextune.evals.tasks.forgetting import default_mmlu_dir
 from lextune.models.loading import base_model_dir
 from lextune.progress import console, ticker
-from lextune.rag.answer import ask
 from lextune.registry.versions import activate, update_metrics
 from lextune.train.jobs import run_training
 from lextune.train.recipe import Recipe
@@ -131,8 +130,8 @@ def run_demo(out_dir: Path, recipe: Recipe | None = None, build: BuildConfig | N
         with store.session() as s:
             audit.record(s, "model.activate.forced", version.id, {"reason": "demo: shows serving after a failed gate"})
     activate(store, version.name)
-    answer = ask(store, DEMO_QUESTION, base_model=recipe.base_model)
-    console.print(f"6/6 activated {version.name}; asked: {DEMO_QUESTION}")
+    console.print(f"6/6 activated {version.name}; starting the service and asking through the openai client")
+    answer = ask_through_service(store, DEMO_QUESTION, recipe.base_model)
 
     full = {
         **comparison,
@@ -144,7 +143,7 @@ def run_demo(out_dir: Path, recipe: Recipe | None = None, build: BuildConfig | N
         "training": {"loss_curve": version.metrics["training"]["loss_curve"],
                      "seconds": version.metrics["training"]["seconds"],
                      "rows": sum(info.counts["train"].values())},
-        "ask": answer.model_dump(mode="json"),
+        "ask": answer,
         "seconds": round(time.perf_counter() - started, 1),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -154,11 +153,41 @@ def run_demo(out_dir: Path, recipe: Recipe | None = None, build: BuildConfig | N
     return full
 
 
-def _print_summary(full: dict, answer, out_dir: Path) -> None:
+def ask_through_service(store, question: str, base_model: str | None) -> dict:
+    """Start `lextune serve` in this process, ask one question with retrieval through the official
+    `openai` client, and return what came back: the answer and lextune's trace (model version,
+    retrieved passages, verified citations)."""
+    import openai
+
+    from lextune.serve.app import create_app
+    from lextune.serve.background import live_server
+    from lextune.serve.config import ServeConfig
+
+    app = create_app(store, ServeConfig(base_model=base_model))
+    with live_server(app) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0, timeout=600)
+        # BM25 and 3 passages: one question does not repay embedding the whole vault (about 90 s on
+        # 2 cores for the demo's contracts); `"mode": "hybrid"` (the default) adds the MiniLM vectors.
+        reply = client.chat.completions.create(
+            model="active", messages=[{"role": "user", "content": question}], max_tokens=160,
+            extra_body={"lextune": {"retrieve": True, "k": 3, "mode": "bm25"}})
+    return {"question": question, "url": server.base_url, "text": reply.choices[0].message.content,
+            "model": reply.model, "lextune": reply.model_extra["lextune"]}
+
+
+def _print_summary(full: dict, answer: dict, out_dir: Path) -> None:
     console.print(render_comparison_terminal(full))
-    console.print(f"[bold]ask[/bold] {answer.question}\n{answer.text}")
-    for c in answer.citations:
-        console.print(f"  [{c.tag}] {c.mark}: {c.title[:70]} / {c.section[:50]}")
-    console.print(f"grounding: {answer.grounding()}")
-    console.print(f"answered by: {answer.model}")
+    trace = answer["lextune"]
+    console.print(f"[bold]asked through the service[/bold] ({answer['url']}, openai client): {answer['question']}")
+    console.print(answer["text"])
+    shown = {p["chunk_id"]: p for p in trace["retrieval"]["passages"]}
+    for c in trace["citations"]:
+        p = shown.get(c["chunk_id"] or "", {})
+        verdict = f"verified ({c['evidence']})" if c["supported"] else f"rejected ({c['evidence']})"
+        console.print(f"  [{c['number']}] {verdict}: {p.get('title', '?')[:60]} / {p.get('section', '')[:40]} "
+                      f"chars {c['start']}-{c['end']}")
+    if trace.get("refused"):
+        console.print(f"  refused: {trace.get('refusal_reason')}")
+    console.print(f"answered by: {trace['model_version']} (fine-tuned: {trace['fine_tuned']}, "
+                  f"adapter {trace['adapter']}); retrieved {len(trace['retrieved'])} passages")
     console.print(f"report: {out_dir / 'report.json'} and {out_dir / 'report.html'} ({full['seconds']} s)")

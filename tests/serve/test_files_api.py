@@ -7,9 +7,9 @@ import json
 import openai
 import pytest
 from fastapi import FastAPI
-from uvicorn_server import live_server
 
 from lextune.serve import routes_files
+from lextune.serve.background import live_server
 
 
 def chat_jsonl(n: int, start: int = 0) -> bytes:

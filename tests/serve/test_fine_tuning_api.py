@@ -14,13 +14,13 @@ from pathlib import Path
 import openai
 import pytest
 from fastapi import FastAPI
-from uvicorn_server import live_server
 
 from lextune.core.config import Settings
 from lextune.core.store import Store
 from lextune.data.dataset import get_dataset, read_rows, split_path
 from lextune.registry.versions import get_version
 from lextune.serve import routes_files, routes_fine_tuning
+from lextune.serve.background import live_server
 from lextune.train.jobs import get_job, job_events
 from lextune.train.recipe import Recipe
 from lextune.train.remote import run_remote_training

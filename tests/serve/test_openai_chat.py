@@ -8,13 +8,13 @@ import httpx
 import openai
 import pytest
 import torch
-from uvicorn_server import live_server
 
 from lextune.core.records import ModelVersion
 from lextune.models.generation import generate
 from lextune.models.loading import load_base_model
 from lextune.registry.versions import activate, register_version
 from lextune.serve.app import create_app
+from lextune.serve.background import live_server
 from lextune.serve.config import ServeConfig
 from lextune.serve.trace import served_answers
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import openai
 import pytest
 from fake_vllm import fake_vllm
-from uvicorn_server import live_server
 
 from lextune.core.records import ModelVersion
 from lextune.registry.versions import activate, register_version
 from lextune.serve.app import create_app
+from lextune.serve.background import live_server
 from lextune.serve.config import ServeConfig
 from lextune.serve.trace import served_answers
 from lextune.serve.vllm_proxy import VllmEngine

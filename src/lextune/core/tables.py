@@ -267,3 +267,16 @@ class AuditEventRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChunkVectorRow(Base):
+    """A chunk's dense embedding (L2-normalized float32 bytes) for hybrid retrieval (lextune.rag.vectors).
+
+    One vector per chunk and embedder; a changed embedder recomputes them. Searched in memory with numpy:
+    pgvector or faiss is the scale-out when a vault outgrows one machine's memory."""
+
+    __tablename__ = "chunk_vectors"
+    chunk_id: Mapped[str] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(Text)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,4 +1,4 @@
-"""A real uvicorn server on a free loopback port, in a background thread, for tests that use real clients.
+"""The service on a free loopback port, in a background thread: the demo asks through it, tests use it.
 
     with live_server(app) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="test")
