@@ -122,6 +122,9 @@ def main() -> None:
     ap.add_argument("--calibrate", action="store_true", help="choose thresholds on the calibration half")
     ap.add_argument("--k", type=int, default=None)
     ap.add_argument("--answers", type=int, default=None, help="questions answered by the model, per mode")
+    ap.add_argument("--adapter", type=Path, default=None,
+                    help="a version's PEFT adapter folder (on the bundled base) to answer instead of the stock model")
+    ap.add_argument("--show", type=int, default=0, help="print this many raw answers per mode with their verdicts")
     args = ap.parse_args()
     n_cuad, n_nli, n_answers = (4, 4, 8) if args.quick else (10, 10, 24)
     n_answers = args.answers if args.answers is not None else n_answers
@@ -175,6 +178,12 @@ def main() -> None:
         from lextune.models.loading import load_base_model
 
         model, tok, resolved = load_base_model(None)
+        label = f"stock:{resolved.name}"
+        if args.adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(args.adapter)).eval()
+            label = f"adapter:{args.adapter.name}"
         gen = generate_fn_for(model, tok, max_new_tokens=96)
         rng = random.Random(0)
         pos = [i for i, q in enumerate(qs) if q.answerable]
@@ -188,9 +197,13 @@ def main() -> None:
                 for j, text in zip(todo, gen([grounded_messages(qs[sample[j]].text, rs[j].passages) for j in todo])):
                     raws[j] = text
             kept = good = refused_un = n_un = refused_ans = n_ans = 0
-            for i, r, raw in zip(sample, rs, raws):
+            for n, (i, r, raw) in enumerate(zip(sample, rs, raws)):
                 g = verify_answer(raw, r)
                 q = qs[i]
+                if n < args.show:
+                    print(f"--- {mode} Q: {q.text}\n    answerable={q.answerable} confident={r.confident}\n"
+                          f"    raw: {raw[:300]!r}\n    reply: {g.text[:200]!r}\n    checks: "
+                          f"{[(c.number, c.evidence) for c in g.citations]}", flush=True)
                 shown = {p.number: p for p in r.passages}
                 for c in g.citations:
                     if c.supported and not g.refused:
@@ -202,7 +215,7 @@ def main() -> None:
                 else:
                     n_un += 1
                     refused_un += g.refused
-            results[mode].update({"answered": len(sample), "model": f"stock:{resolved.name}",
+            results[mode].update({"answered": len(sample), "model": label,
                                   "citations_kept": kept,
                                   "citation_precision": good / kept if kept else float("nan"),
                                   "correct_not_in_documents": refused_un / max(1, n_un),

@@ -302,6 +302,8 @@ def models_activate(
     version: Annotated[str, typer.Argument(help="Version name or id.")],
     force: Annotated[bool, typer.Option("--force", help="Activate even when the promotion gate fails or no "
                                         "comparison exists (logged in the audit trail).")] = False,
+    scope: Annotated[str, typer.Option(help="The scope it answers for (a practice area or client, e.g. "
+                                       "immigration/spousal; requests name it as their model).")] = "default",
 ):
     """Make a version the one that answers (one transaction), if its latest comparison passes the gate."""
     from lextune.core import audit
@@ -325,18 +327,20 @@ def models_activate(
         raise LextuneError(f"not activated: {why}; pass --force to activate anyway (it is logged)")
     if not verdict_ok:
         with store.session() as s:
-            audit.record(s, "model.activate.forced", v.id, {"reason": why})
-    v = activate(store, version)
-    stdout.print(f"active: {v.name} ({v.id})")
+            audit.record(s, "model.activate.forced", v.id, {"reason": why, "scope": scope})
+    v = activate(store, version, scope=scope)
+    stdout.print(f"active: {v.name} ({v.id})" + ("" if scope == "default" else f" for scope {scope}"))
 
 
 @models_app.command("stock")
-def models_stock():
+def models_stock(
+    scope: Annotated[str, typer.Option(help="The scope that goes back to the stock model.")] = "default",
+):
     """Go back to the stock base model; nothing is deleted."""
     from lextune.registry.versions import use_stock
 
-    use_stock(_store())
-    stdout.print("active: stock base model")
+    use_stock(_store(), scope=scope)
+    stdout.print("active: stock base model" + ("" if scope == "default" else f" for scope {scope}"))
 
 
 @app.command()

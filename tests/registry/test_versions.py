@@ -44,3 +44,28 @@ def test_unknown_version_lists_known(store):
         get_version(store, "zzz")
     with pytest.raises(NotFoundError):
         activate(store, "zzz")
+
+
+def test_scope_names_are_checked(store):
+    from lextune.core.errors import ConfigError
+
+    _version(store, "a")
+    activate(store, "a", scope="immigration/spousal")
+    for bad in ("active", "stock", "", "/leading-slash", "x" * 65, "has space"):
+        with pytest.raises(ConfigError, match="scope"):
+            activate(store, "a", scope=bad)
+
+
+def test_cli_activates_and_resets_a_scope(store):
+    from typer.testing import CliRunner
+
+    from lextune.cli import app
+
+    _version(store, "a")
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "activate", "a", "--scope", "tax/eu", "--force"])
+    assert r.exit_code == 0, r.output
+    assert "for scope tax/eu" in r.output and active_version(store, "tax/eu").name == "a"
+    assert active_version(store) is None  # the default scope is untouched
+    assert runner.invoke(app, ["models", "stock", "--scope", "tax/eu"]).exit_code == 0
+    assert active_version(store, "tax/eu") is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from lextune.core import audit
@@ -81,7 +83,18 @@ def use_stock(store: Store, scope: str = DEFAULT_SCOPE) -> None:
     _set_active(store, None, scope)
 
 
+_SCOPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
+RESERVED_SCOPES = ("active", "stock")  # names a request's `model` field gives another meaning
+
+
+def check_scope(scope: str) -> None:
+    if not _SCOPE.fullmatch(scope) or scope in RESERVED_SCOPES:
+        raise ConfigError(f"scope '{scope}': use 1-64 letters, digits, '.', '_', '-' or '/' (e.g. "
+                          f"immigration/spousal), starting with a letter or digit; not {' or '.join(RESERVED_SCOPES)}")
+
+
 def _set_active(store: Store, version_id: str | None, scope: str) -> None:
+    check_scope(scope)
     with store.session() as s:
         row = s.get(ActiveModelRow, scope)
         previous = row.model_version_id if row else None
