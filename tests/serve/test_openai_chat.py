@@ -243,3 +243,37 @@ def test_a_client_that_hangs_up_mid_stream_frees_its_slot(service):
         threading.Event().wait(0.05)
     assert engine.cancelled_rows == 1
     assert client.chat.completions.create(model="stock", messages=QUESTION, max_tokens=2).choices
+
+
+def test_retrieval_is_asked_per_request_or_by_the_scope_config(store, tiny_model_dir, tmp_path):
+    from lextune.serve.config import ScopeConfig
+    from lextune.vault.vault import Vault
+
+    (tmp_path / "supply.txt").write_text(
+        "SUPPLY AGREEMENT\n\n1. Governing Law. This Agreement is governed by the laws of the State of New York.\n\n"
+        "2. Term. This Agreement lasts three years from the Effective Date.\n")
+    Vault(store).ingest([tmp_path / "supply.txt"])
+    config = ServeConfig(base_model=str(tiny_model_dir),
+                         scopes={"default": ScopeConfig(retrieve=True, k=2, mode="bm25")})
+    app = create_app(store, config)
+    question = [{"role": "user", "content": "Which law governs the supply agreement?"}]
+    with live_server(app) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=60)
+        scoped = client.chat.completions.create(model="active", messages=question, max_tokens=12)
+        plain = client.chat.completions.create(model="stock", messages=question, max_tokens=12)
+        asked = client.chat.completions.create(model="stock", messages=question, max_tokens=12,
+                                               extra_body={"lextune": {"retrieve": True, "mode": "bm25"}})
+        streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+            model="active", messages=question, max_tokens=12, stream=True) if c.choices)
+        with pytest.raises(openai.UnprocessableEntityError, match="lextune.retriev"):  # a typo is not ignored
+            client.chat.completions.create(model="stock", messages=question, extra_body={"lextune": {"retriev": 1}})
+    trace = scoped.model_extra["lextune"]
+    assert trace["retrieved"] and trace["retrieval"]["mode"] == "bm25"  # the default scope's config
+    shown = trace["retrieval"]["passages"][0]
+    text = (tmp_path / "supply.txt").read_text()
+    assert "Governing Law" in text[shown["start"]:shown["end"]]  # the span of the text the model was shown
+    # A random tiny model cannot cite: the verifier refuses rather than pass its words on.
+    assert scoped.choices[0].message.content.startswith("The documents provided do not address this.")
+    assert streamed == scoped.choices[0].message.content
+    assert plain.model_extra["lextune"]["retrieved"] == []  # no scope config, not asked: no retrieval
+    assert asked.model_extra["lextune"]["retrieved"]  # asked per request

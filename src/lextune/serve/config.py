@@ -36,7 +36,9 @@ class ServeConfig(BaseModel):
                                            "'default' scope is what `model: active` uses.")
 
     def scope(self, name: str | None) -> ScopeConfig:
-        return self.scopes.get(name or "default", ScopeConfig())
+        """The settings of the scope a request was resolved through; a request naming a version or
+        `stock` directly belongs to no scope and gets the defaults."""
+        return self.scopes.get(name, ScopeConfig()) if name else ScopeConfig()
 
 
 def load_serve_config(path: Path | None) -> ServeConfig:
