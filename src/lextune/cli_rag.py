@@ -24,6 +24,10 @@ def register(app: typer.Typer) -> None:
             "--document", help="Search only this document id (repeatable).")] = None,
         min_confidence: Annotated[float | None, typer.Option(
             help="Retrieval confidence below which the answer is a refusal (default: the mode's calibrated one).")] = None,
+        server: Annotated[str | None, typer.Option(
+            help="Ask a running `lextune serve` (its /v1 URL, e.g. http://127.0.0.1:8000/v1) instead of loading "
+                 "the model here: the model stays warm between questions.")] = None,
+        model: Annotated[str, typer.Option(help="With --server: active, a scope, a version or stock.")] = "active",
     ):
         """Answer from retrieved passages with the active model; prints citation verdicts and the model used."""
         from lextune.core.store import Store
@@ -33,6 +37,9 @@ def register(app: typer.Typer) -> None:
 
         if mode not in MODES:
             raise typer.BadParameter(f"use one of: {', '.join(MODES)}", param_hint="--mode")
+        if server:
+            _ask_server(server, model, question, k, mode)
+            return
         store = Store()
         if mode == "hybrid":
             from lextune.progress import ticker
@@ -56,3 +63,31 @@ def register(app: typer.Typer) -> None:
         stdout.print(f"grounding: {answer.grounding()}", highlight=False, markup=False)
         stdout.print(f"retrieval: {answer.mode}, confidence {answer.confidence:.2f}", highlight=False, markup=False)
         stdout.print(f"answered by: {answer.model}", highlight=False, markup=False)
+
+
+def _ask_server(url: str, model: str, question: str, k: int, mode: str) -> None:
+    """The same question through a running service (the official openai client), printed the same way."""
+    import openai
+
+    from lextune.core.errors import LextuneError
+
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=600)
+    try:
+        reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
+                                               max_tokens=160, extra_body={"lextune": {"retrieve": True, "k": k,
+                                                                                       "mode": mode}})
+    except openai.APIConnectionError:
+        raise LextuneError(f"no lextune service at {url} (start one with `lextune serve`)") from None
+    except openai.APIStatusError as e:
+        raise LextuneError(f"{url}: {e.status_code}: {e.message}") from None
+    trace = reply.model_extra["lextune"]
+    shown = {p["chunk_id"]: p for p in trace["retrieval"]["passages"]}
+    stdout.print(reply.choices[0].message.content, highlight=False, markup=False)
+    for c in trace["citations"]:
+        p = shown.get(c["chunk_id"] or "", {})
+        verdict = "verified" if c["supported"] else "removed"
+        stdout.print(f"  [{c['number']}] {verdict} ({c['evidence']}): {p.get('title', '?')} / "
+                     f"{p.get('section') or '(no heading)'} chars {c['start']}-{c['end']}", highlight=False, markup=False)
+    stdout.print(f"retrieval: {trace['retrieval']['mode']}, confidence {trace['retrieval']['confidence']:.2f}",
+                 highlight=False, markup=False)
+    stdout.print(f"answered by: {trace['model_version']} (request {trace['request_id']})", highlight=False, markup=False)

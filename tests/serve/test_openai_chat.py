@@ -267,6 +267,14 @@ def test_retrieval_is_asked_per_request_or_by_the_scope_config(store, tiny_model
             model="active", messages=question, max_tokens=12, stream=True) if c.choices)
         with pytest.raises(openai.UnprocessableEntityError, match="lextune.retriev"):  # a typo is not ignored
             client.chat.completions.create(model="stock", messages=question, extra_body={"lextune": {"retriev": 1}})
+        from typer.testing import CliRunner
+
+        from lextune.cli import app as cli
+        # `lextune ask --server`: the same question through the warm service.
+        by_cli = CliRunner().invoke(cli, ["ask", "Which law governs the supply agreement?", "--server",
+                                          server.base_url, "--mode", "bm25", "--k", "2"])
+        assert by_cli.exit_code == 0, by_cli.output
+        assert "retrieval: bm25" in by_cli.output and "answered by: stock:" in by_cli.output
     trace = scoped.model_extra["lextune"]
     assert trace["retrieved"] and trace["retrieval"]["mode"] == "bm25"  # the default scope's config
     shown = trace["retrieval"]["passages"][0]
