@@ -107,55 +107,108 @@ def _stream(row: Row) -> None:
         row.emitted = upto
 
 
-@torch.inference_mode()
-def decode_round(model, rows: list[Row], stop_ids: list[int], pad_id: int,
-                 decode: Callable[[list[int]], str], multi_adapter: bool = False) -> None:
-    """Generate for every row until each stops, runs out of tokens or is cancelled (rows are updated).
+class LiveBatch:
+    """Rows decoding together; new rows join between steps (continuous batching).
 
-    With `multi_adapter`, rows may name different LoRA adapters of one PEFT model: PEFT routes
-    each row through its own adapter inside one forward pass (mixed-adapter batch).
+    A row joining is prefilled on its own, then its key/value cache is left-padded (or the batch's
+    is) to a common length and concatenated on the batch dimension, with the attention mask padded
+    alike: positions are per row, so the padding changes nothing a row attends to. A finished row
+    leaves the batch and the cache at once.
+
+    With `multi_adapter`, rows may name different LoRA adapters of one PEFT model: PEFT routes each
+    row through its own adapter inside one forward pass (mixed-adapter batch).
     """
-    device = next(model.parameters()).device
-    live = list(range(len(rows)))
-    ids, mask = _left_pad([r.prompt for r in rows], pad_id)
-    ids, mask = ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    generators = []
-    for r in rows:
-        g = None
-        if r.temperature > 0 and r.seed is not None:
-            g = torch.Generator().manual_seed(r.seed)
-        generators.append(g)
-    stops = set(stop_ids)
 
-    def forward(input_ids, attention_mask, position_ids, cache):
-        extra = {}
-        if multi_adapter:
-            extra["adapter_names"] = [rows[i].adapter or "__base__" for i in live]
-        return model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                     past_key_values=cache, use_cache=True, logits_to_keep=1, **extra)
+    def __init__(self, stop_ids: list[int], pad_id: int, decode: Callable[[list[int]], str]):
+        self.stops = set(stop_ids)
+        self.pad_id = pad_id
+        self.decode = decode
+        self.rows: list[Row] = []
+        self._generators: list[torch.Generator | None] = []
+        self._cache = None
+        self._mask: torch.Tensor | None = None
+        self._next_pos: torch.Tensor | None = None
+        self._logits: torch.Tensor | None = None  # each row's next-token logits
 
-    out = forward(ids, mask, positions, None)
-    cache = out.past_key_values
-    next_pos = positions[:, -1:] + 1
-    while True:
-        logits = out.logits[:, -1].cpu()
-        for slot, i in enumerate(live):
-            row = rows[i]
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @staticmethod
+    def can_merge(model) -> bool:
+        """Sliding-window caches drop old positions per layer; rows can join only full caches."""
+        window = getattr(getattr(model, "config", None), "sliding_window", None)
+        return not window
+
+    def _forward(self, model, rows, ids, mask, positions, cache, multi_adapter):
+        extra = {"adapter_names": [r.adapter or "__base__" for r in rows]} if multi_adapter else {}
+        return model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                     use_cache=True, logits_to_keep=1, **extra)
+
+    @torch.inference_mode()
+    def add(self, model, rows: list[Row], multi_adapter: bool = False) -> None:
+        device = next(model.parameters()).device
+        ids, mask = _left_pad([r.prompt for r in rows], self.pad_id)
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self._forward(model, rows, ids, mask, positions, None, multi_adapter)
+        logits, cache, next_pos = out.logits[:, -1].float().cpu(), out.past_key_values, positions[:, -1:] + 1
+        gens = [torch.Generator().manual_seed(r.seed) if r.temperature > 0 and r.seed is not None else None
+                for r in rows]
+        if self._cache is None:
+            self._cache, self._mask, self._next_pos, self._logits = cache, mask, next_pos, logits
+        else:
+            width = max(self._mask.shape[1], mask.shape[1])
+            for old, new in zip(self._cache.layers, cache.layers):
+                old.keys = torch.cat([_pad_left(old.keys, width, 2), _pad_left(new.keys, width, 2)])
+                old.values = torch.cat([_pad_left(old.values, width, 2), _pad_left(new.values, width, 2)])
+            self._mask = torch.cat([_pad_left(self._mask, width, 1), _pad_left(mask, width, 1)])
+            self._next_pos = torch.cat([self._next_pos, next_pos])
+            self._logits = torch.cat([self._logits, logits])
+        self.rows += rows
+        self._generators += gens
+
+    @torch.inference_mode()
+    def step(self, model, multi_adapter: bool = False) -> list[Row]:
+        """Pick every row's next token, retire finished rows, run one forward pass; the rows that finished."""
+        for slot, row in enumerate(self.rows):
             if row.cancelled():  # the client hung up: its slot is freed at once
                 row.finish_reason = "cancelled"
                 continue
-            _advance(row, _pick(logits[slot], row, generators[i]), stops, decode)
+            _advance(row, _pick(self._logits[slot], row, self._generators[slot]), self.stops, self.decode)
             _stream(row)
-        keep = [slot for slot, i in enumerate(live) if rows[i].finish_reason is None]
+        done = [r for r in self.rows if r.finish_reason is not None]
+        keep = [slot for slot, r in enumerate(self.rows) if r.finish_reason is None]
         if not keep:
-            return
-        if len(keep) < len(live):  # finished rows leave the batch and the cache
+            self.rows, self._generators, self._cache = [], [], None
+            return done
+        device = self._mask.device
+        if len(keep) < len(self.rows):
             index = torch.tensor(keep, device=device)
-            cache.batch_select_indices(index)
-            mask, next_pos = mask[index], next_pos[index]
-            live = [live[s] for s in keep]
-        step = torch.tensor([[rows[i].tokens[-1]] for i in live], device=device)
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        out = forward(step, mask, next_pos, cache)
-        next_pos = next_pos + 1
+            self._cache.batch_select_indices(index)
+            self._mask, self._next_pos = self._mask[index], self._next_pos[index]
+            self.rows = [self.rows[s] for s in keep]
+            self._generators = [self._generators[s] for s in keep]
+        tokens = torch.tensor([[r.tokens[-1]] for r in self.rows], device=device)
+        self._mask = torch.cat([self._mask, torch.ones_like(self._mask[:, :1])], dim=1)
+        out = self._forward(model, self.rows, tokens, self._mask, self._next_pos, self._cache, multi_adapter)
+        self._logits = out.logits[:, -1].float().cpu()
+        self._next_pos = self._next_pos + 1
+        return done
+
+
+def _pad_left(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    missing = width - t.shape[dim]
+    if missing == 0:
+        return t
+    shape = list(t.shape)
+    shape[dim] = missing
+    return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+
+def decode_round(model, rows: list[Row], stop_ids: list[int], pad_id: int,
+                 decode: Callable[[list[int]], str], multi_adapter: bool = False) -> None:
+    """Generate for every row until each stops, runs out of tokens or is cancelled (rows are updated)."""
+    batch = LiveBatch(stop_ids, pad_id, decode)
+    batch.add(model, rows, multi_adapter)
+    while len(batch):
+        batch.step(model, multi_adapter)

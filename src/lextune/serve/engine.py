@@ -12,12 +12,13 @@ import asyncio
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lextune.core.errors import LextuneError
 from lextune.models.chat import end_of_turn_ids, prompt_ids
-from lextune.serve.decode import Row, decode_round
+from lextune.serve.decode import LiveBatch, Row, decode_round
 from lextune.serve.pool import ModelPool, Target
 
 
@@ -43,6 +44,20 @@ def context_length(tokenizer, model_config=None) -> int:
         return int(limit)
     tl = getattr(tokenizer, "model_max_length", None)
     return int(tl) if tl and tl < 10**7 else 2048
+
+
+@dataclass
+class _Live:
+    """The worker's running batch: one base model, its jobs, and their decoding state."""
+
+    jobs: list[Job] = field(default_factory=list)
+    batch: LiveBatch | None = None
+    base: str | None = None
+    model: object = None
+    multi: bool = False
+
+    def reset(self) -> None:
+        self.jobs, self.batch, self.base, self.model, self.multi = [], None, None, None, False
 
 
 class Engine:
@@ -195,15 +210,96 @@ class Engine:
         return batch
 
     def _work(self) -> None:
+        """Continuous batching: new requests join the running batch between decoding steps."""
+        backlog: deque[Job] = deque()
+        live = _Live()
+        stopping = False
         while True:
-            batch = self._take_batch()
-            if batch is None:
-                return
-            by_base: dict[str, list[Job]] = {}
-            for job in batch:
-                by_base.setdefault(job.target.base, []).append(job)
-            for base, jobs in by_base.items():
-                self._round(base, jobs)
+            if not live.jobs and not backlog:
+                if stopping:
+                    return
+                got = self._take_batch()  # idle: block for the first request, then a short window
+                if got is None:
+                    return
+                backlog.extend(got)
+            else:
+                stopping = self._drain(backlog) or stopping
+            if backlog and len(live.jobs) < self.max_batch:
+                self._admit(live, backlog)
+            if live.jobs:
+                self._step(live)
+
+    def _drain(self, backlog: deque) -> bool:
+        """Move queued jobs to the backlog without waiting; True when asked to stop."""
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if job is None:
+                return True
+            backlog.append(job)
+
+    @staticmethod
+    def _uses_dora(jobs) -> bool:
+        return any((j.target.version.recipe.get("lora") or {}).get("use_dora") for j in jobs if j.target.version)
+
+    def _admit(self, live: _Live, backlog: deque) -> None:
+        """Prefill the backlog's jobs for the running batch's base (up to max_batch) and add them to it."""
+        base = live.base or backlog[0].target.base
+        admit = []
+        for job in list(backlog):
+            if job.target.base == base and len(live.jobs) + len(admit) < self.max_batch:
+                backlog.remove(job)
+                if job.cancel.is_set():
+                    job.row.finish_reason = "cancelled"
+                    self.cancelled_rows += 1
+                    job.on_done(job, None)
+                else:
+                    admit.append(job)
+        if not admit:
+            return
+        if self._uses_dora(admit) or self._uses_dora(live.jobs):  # PEFT mixes plain LoRA adapters only
+            self._round(base, admit)
+            return
+        try:
+            versions = {j.target.version.id: j.target.version for j in live.jobs + admit if j.target.version}
+            model, tok = self.pool.prepare(base, list(versions.values()))
+            if live.batch is None:
+                if not LiveBatch.can_merge(model):
+                    self._round(base, admit)
+                    return
+                stops = end_of_turn_ids(tok)
+                pad = tok.pad_token_id if tok.pad_token_id is not None else stops[0]
+                live.batch = LiveBatch(stops, pad, lambda ids: tok.decode(ids, skip_special_tokens=True))
+                live.base = base
+            live.model, live.multi = model, self.pool.is_multi_adapter(base)  # an adapter load may wrap it
+            for j in admit:
+                j.row.adapter = j.target.adapter
+            live.batch.add(live.model, [j.row for j in admit], live.multi)
+        except Exception as e:  # noqa: BLE001 - these clients get the error, the batch goes on
+            for j in admit:
+                j.on_done(j, e)
+            return
+        live.jobs += admit
+        self.rounds += 1
+        self.batched_rows += len(admit)
+
+    def _step(self, live: _Live) -> None:
+        try:
+            done = live.batch.step(live.model, live.multi)
+        except Exception as e:  # noqa: BLE001 - every client in the batch gets the error, the worker lives on
+            for j in live.jobs:
+                j.on_done(j, e)
+            live.reset()
+            return
+        finished = {id(r) for r in done}
+        for j in [j for j in live.jobs if id(j.row) in finished]:
+            live.jobs.remove(j)
+            self.cancelled_rows += j.row.finish_reason == "cancelled"
+            j.on_done(j, None)
+        if not live.jobs:
+            live.reset()
 
     def _round(self, base: str, jobs: list[Job]) -> None:
         live = [j for j in jobs if not j.cancel.is_set()]
