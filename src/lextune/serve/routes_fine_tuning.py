@@ -2,7 +2,7 @@
 
 Creating a job turns the uploaded chat JSONL into a lextune dataset (rows name the file as their
 document), writes the job row, and starts a training process of its own (`python -m
-lextune.serve.routes_fine_tuning JOB`, in its own session): the request returns at once, training
+lextune.serve.fine_tuning_worker JOB`, in its own session): the request returns at once, training
 survives a restart of the server, `lextune jobs cancel|show|logs` and `lextune train --resume JOB`
 work on it as on any CLI job, and a crash of the process is caught and recorded. Every job in the
 store (CLI ones included) is listed; the fine-tuned model is the registered model version's name.
@@ -12,17 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import traceback
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -33,10 +27,11 @@ from sqlalchemy import select
 from lextune.core import audit
 from lextune.core.atomic import write_json
 from lextune.core.errors import LextuneError, ModelError, NotFoundError
-from lextune.core.records import utcnow
 from lextune.core.store import Store
 from lextune.core.tables import JobCheckpointRow, JobEventRow, ModelVersionRow, TrainingJobRow
 from lextune.serve import files_store
+from lextune.serve.fine_tuning_worker import api_dir as _api_dir
+from lextune.serve.fine_tuning_worker import mark_failed, running_workers, start_worker  # noqa: F401
 from lextune.serve.openai_errors import APIError, OpenAIRoute
 from lextune.train.jobs import TERMINAL, add_event, job_checkpoints, refresh_liveness, request_cancel
 from lextune.train.recipe import Recipe
@@ -46,7 +41,6 @@ router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine-tuning"], route_cl
 DEFAULT_LEARNING_RATE: float = Recipe.model_fields["learning_rate"].default
 _SUFFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 log = logging.getLogger("lextune.serve")
-_WORKERS: dict[str, subprocess.Popen] = {}  # this process's training children, by job id
 _CREATE_LOCK = threading.Lock()  # a version name is reserved and its job row written in one go
 
 
@@ -128,10 +122,6 @@ class CreateJob(BaseModel):
 
 def _store(request: Request) -> Store:
     return request.app.state.store
-
-
-def _api_dir(store: Store) -> Path:
-    return store.settings.home / "fine_tuning"
 
 
 def _api_info(store: Store, job_id: str) -> dict[str, Any]:
@@ -257,7 +247,7 @@ def create_job(request: Request, body: CreateJob) -> dict:
                                                     "training_file": body.training_file})
     add_event(store, job_id, f"validated {n_train} training rows and {n_dev} dev rows of {dataset.id} "
               f"(from {body.training_file}{' and ' + body.validation_file if body.validation_file else ''})")
-    _start_worker(store, job_id)
+    start_worker(store, job_id)
     return job_object(store, _row(store, job_id))
 
 
@@ -384,85 +374,3 @@ def _checkpoint_object(job_id: str, c: JobCheckpointRow) -> dict[str, Any]:
             "fine_tuned_model_checkpoint": f"{job_id}:ckpt-step-{c.step}", "fine_tuning_job_id": job_id,
             "metrics": {"step": c.step, "train_loss": m.get("loss"), "valid_loss": m.get("val_loss")},
             "step_number": c.step}
-
-
-# ---- the training process ------------------------------------------------------------------------
-
-def _start_worker(store: Store, job_id: str) -> None:
-    """Start the job's training process and a thread that records how it ended if it could not say so."""
-    env = {**os.environ, "LEXTUNE_HOME": str(store.settings.home)}
-    if store.settings.database_url:
-        env["LEXTUNE_DATABASE_URL"] = store.settings.database_url
-    log_path = _api_dir(store) / f"{job_id}.log"
-    try:
-        with log_path.open("ab") as out:
-            # Its own session: Ctrl-C or a restart of the server does not stop training.
-            proc = subprocess.Popen([sys.executable, "-m", "lextune.serve.routes_fine_tuning", job_id],
-                                    env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-    except OSError as e:
-        _mark_failed(store, job_id, f"could not start the training process: {e}")
-        raise APIError(500, f"could not start the training process: {e}", code="internal_error") from None
-    _WORKERS[job_id] = proc
-    with store.session() as s:
-        row = s.get(TrainingJobRow, job_id)
-        if row.pid is None:  # the process may already have written its own
-            row.pid = proc.pid
-    threading.Thread(target=_watch, args=(store, job_id, proc, log_path), daemon=True,
-                     name=f"watch-{job_id}").start()
-
-
-def _watch(store: Store, job_id: str, proc: subprocess.Popen, log_path: Path) -> None:
-    code = proc.wait()  # also reaps it: a zombie would look alive to refresh_liveness
-    _WORKERS.pop(job_id, None)
-    try:
-        row = _row(store, job_id)
-        if row.status not in TERMINAL:
-            lines = [ln for ln in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-            _mark_failed(store, job_id, f"the training process exited with code {code}"
-                         + (f": {lines[-1][-500:]}" if lines else ""))
-    except Exception:  # the store may be gone (server shut down): say so, do not crash the thread
-        log.warning("could not record how the training process of %s ended", job_id, exc_info=True)
-
-
-def _mark_failed(store: Store, job_id: str, message: str) -> None:
-    with store.session() as s:
-        row = s.get(TrainingJobRow, job_id)
-        row.status, row.error, row.finished_at, row.pid = "failed", message, utcnow(), None
-        s.add(JobEventRow(job_id=job_id, level="error", message=message))
-
-
-def running_workers() -> dict[str, subprocess.Popen]:
-    """This process's training children still running, by job id (for shutdown and tests)."""
-    return {k: p for k, p in list(_WORKERS.items()) if p.poll() is None}
-
-
-def work(job_id: str) -> int:
-    """Run one job created by the API to its end (the body of the training process); the exit code.
-
-    A failure before training starts (a dataset gone meanwhile) is recorded by the server's watcher
-    thread from the exit code and the log's last line; later ones by the job itself."""
-    from lextune.train import jobs
-    from lextune.train.local import TrainingCancelled
-
-    def terminate(signum, frame):  # SIGTERM ends the job the way Ctrl-C does: cancelled, checkpoints kept
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    store = Store()
-    try:
-        version = jobs.run_created_job(store, job_id, on_status=lambda m: print(m, flush=True))
-    except (KeyboardInterrupt, TrainingCancelled):
-        print(f"job {job_id} cancelled", flush=True)
-        return 130
-    except Exception:  # noqa: BLE001 - recorded on the job (or by the watcher), which is what a client reads
-        traceback.print_exc()
-        return 1
-    finally:
-        store.close()
-    print(f"job {job_id} succeeded: model version {version.name} ({version.id})", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(work(sys.argv[1]))
