@@ -13,9 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from lextune.cli_analyze import register as register_analyze
+from lextune.cli_audit import audit_app
 from lextune.cli_eval import eval_app
 from lextune.cli_rag import register as register_ask
-from lextune.cli_serve import audit_app, serve
+from lextune.cli_serve import serve
 from lextune.cli_train import jobs_app, train
 from lextune.core.errors import LextuneError
 from lextune.progress import console, quiet_libraries, ticker
