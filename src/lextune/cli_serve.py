@@ -46,6 +46,13 @@ def serve(
         chosen = VllmEngine(vllm_url, store, cfg.base_model)
     elif engine != "local":
         raise ConfigError(f"--engine must be local or vllm, not '{engine}'")
+    from lextune.core.audit import verify_trail
+
+    verdict = verify_trail(store)  # the service writes to the trail: say at once if it was tampered with
+    if verdict.ok:
+        console.print(f"audit trail intact ({verdict.rows} rows)")
+    else:
+        console.print(f"[bold red]audit trail NOT intact[/bold red]: first problem: {verdict.problem} (see lextune audit verify)")
     app = create_app(store, cfg, engine=chosen, warm=warm and chosen is None)
     console.print(f"lextune serving on http://{host}:{port}/v1 (OpenAI-compatible; Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,21 @@ class Settings(BaseSettings):
     threads: int | None = Field(
         default=None, description="CPU threads for torch; default lets torch decide."
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the audit trail's HMAC (hex or base64, at least 16 bytes); wins over "
+        "audit_key_file. Never written to the database, the anchor or logs.",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="File holding the audit HMAC key; default home/keys/audit.key, created (0600) at the "
+        "first audited action. Keep it off the database's volume (a secrets mount).",
+    )
+    audit_anchor_file: Path | None = Field(
+        default=None,
+        description="Signed anchor of the audit trail's head (count, last id, last MAC); default "
+        "home/audit.anchor. Keep it where whoever can write the database cannot (WORM storage).",
+    )
 
     @property
     def db_url(self) -> str:
@@ -43,6 +58,14 @@ class Settings(BaseSettings):
     def versions_dir(self) -> Path:
         """Trained adapters, one folder per model version."""
         return self.home / "versions"
+
+    @property
+    def audit_key_path(self) -> Path:
+        return Path(self.audit_key_file).expanduser() if self.audit_key_file else self.home / "keys" / "audit.key"
+
+    @property
+    def audit_anchor_path(self) -> Path:
+        return Path(self.audit_anchor_file).expanduser() if self.audit_anchor_file else self.home / "audit.anchor"
 
     def ensure_dirs(self) -> None:
         for d in (self.home, self.datasets_dir, self.models_dir, self.versions_dir):

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from lextune.core import audit
 from lextune.core.config import Settings, get_settings
 from lextune.core.tables import Base
 
@@ -49,7 +50,10 @@ class Store:
             with self.engine.begin() as conn:
                 for ddl in _SQLITE_DDL:
                     conn.execute(text(ddl))
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        audit.ensure_head(self.engine)
+        # Sessions carry the settings so the audit log finds this store's key and anchor.
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False,
+                                      info={audit.SETTINGS_INFO: self.settings})
 
     @property
     def is_sqlite(self) -> bool:

@@ -256,7 +256,8 @@ class EvalComparisonRow(Base):
 
 
 class AuditEventRow(Base):
-    """Append-only (enforced by triggers); each row hashes the previous one: tamper-evident."""
+    """Append-only (enforced by triggers on SQLite). `hash` is an HMAC over the row and `prev_hash`
+    (rows before the head's `keyed_from`: plain sha256, as lextune wrote them before); see core/audit.py."""
 
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -267,6 +268,21 @@ class AuditEventRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The audit trail's head, a single row (id 1) updated in the transaction of every append.
+
+    An append UPDATEs it before reading the previous MAC, so appends are serialised on every database
+    (a row lock on PostgreSQL, the write lock on SQLite) and never chain to the same previous row.
+    """
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_mac: Mapped[str] = mapped_column(String(64))
+    keyed_from: Mapped[int] = mapped_column(Integer)  # first id under the keyed MAC; earlier rows: legacy sha256
 
 
 class ChunkVectorRow(Base):

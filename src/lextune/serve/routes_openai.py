@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,8 @@ class _Grounding:
         trace = {"retrieved": [p.chunk_id for p in self.retrieval.passages],
                  "citations": [c.model_dump() for c in answer.citations],
                  "refused": answer.refused, "refusal_reason": answer.reason,
+                 # What the model said before verification, whenever the verifier changed it (for review).
+                 "model_text": raw if answer.text != raw else None,
                  "retrieval": {"mode": self.retrieval.mode, "confidence": self.retrieval.confidence,
                                "passages": [p.model_dump(exclude={"text"}) for p in self.retrieval.passages]}}
         return answer.text, trace
@@ -115,8 +118,8 @@ async def _prepare_chat(body: ChatRequest, request: Request):
         from lextune.rag.grounding import retrieve as rag_retrieve
 
         question = _Grounding.question(messages)
-        retrieval = await run_in_threadpool(rag_retrieve, st.store, question, opts.k or scope_cfg.k,
-                                            opts.mode or scope_cfg.mode)
+        retrieval = await run_in_threadpool(partial(rag_retrieve, document_ids=opts.documents), st.store, question,
+                                            opts.k or scope_cfg.k, opts.mode or scope_cfg.mode)
         grounding = _Grounding(retrieval)
         messages = grounded_messages(question, retrieval.passages)
     prompt = await run_in_threadpool(engine.encode_chat, target, messages)

@@ -35,6 +35,7 @@ class LextuneOptions(BaseModel):
     retrieve: bool | None = None  # None: the scope's configuration decides (off unless configured)
     k: int | None = Field(None, ge=1, le=20)
     mode: Literal["hybrid", "bm25"] | None = None
+    documents: list[str] | None = Field(None, description="search only these document ids (one contract, a matter)")
 
 
 class StreamOptions(BaseModel):
