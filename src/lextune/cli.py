@@ -18,6 +18,7 @@ from lextune.cli_eval import eval_app
 from lextune.cli_rag import register as register_ask
 from lextune.cli_serve import serve
 from lextune.cli_train import jobs_app, train
+from lextune.cli_vault import register as register_vault
 from lextune.core.errors import LextuneError
 from lextune.progress import console, quiet_libraries, ticker
 
@@ -34,6 +35,7 @@ app.command()(serve)  # serve and audit served: lextune/cli_serve.py
 app.add_typer(audit_app, name="audit")
 register_analyze(app)  # lextune analyze: lextune/cli_analyze.py
 register_ask(app)  # lextune ask: lextune/cli_rag.py
+register_vault(app)  # lextune vault forget: lextune/cli_vault.py
 pii_app = typer.Typer(help="The PII mapping: what anonymization replaced, for authorized users.", no_args_is_help=True)
 app.add_typer(pii_app, name="pii")
 out = console  # progress, warnings and tables go to stderr; results and JSON to stdout

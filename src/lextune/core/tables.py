@@ -131,6 +131,8 @@ class DatasetRowDB(Base):
     clause_types: Mapped[list[str]] = mapped_column(JSON)
     manifest: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Lineage of erasures (lextune.vault.forget): which forgotten documents it held rows from, when, why.
+    affected_by_erasure: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
 
 
 class TrainingJobRow(Base):
@@ -198,6 +200,8 @@ class ModelVersionRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     kind: Mapped[str] = mapped_column(String(16), default="local")  # local adapter | remote (provider model)
     remote: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Trained on data from documents since forgotten (lextune.vault.forget): retrain without them.
+    affected_by_erasure: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
 
 
 class ActiveModelRow(Base):
@@ -296,3 +300,17 @@ class ChunkVectorRow(Base):
     model: Mapped[str] = mapped_column(Text)
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ErasureRow(Base):
+    """A forgotten document's tombstone (lextune.vault.forget): its id and hashes, never its title or path
+    (either can itself be personal data), so that ingesting the same text again is recognised and refused."""
+
+    __tablename__ = "erasures"
+    document_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)  # of the text, as documents.sha256
+    file_sha256: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    forgotten_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    audit_id: Mapped[int | None] = mapped_column(Integer, default=None)  # its vault.forget audit row

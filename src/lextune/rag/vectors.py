@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text
 from lextune.core.store import Store
 from lextune.core.tables import ChunkRow, ChunkVectorRow, DocumentRow
 from lextune.rag.embeddings import Embedder, get_embedder
+from lextune.vault.forget import on_forget
 
 Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
 EMBED_BATCH = 64
@@ -127,3 +128,10 @@ def chunk_vectors(store: Store, chunk_ids: list[str], model: str) -> dict[str, n
     m = _matrix(store, model)
     where = {cid: i for i, cid in enumerate(m.chunk_ids)}
     return {cid: m.vectors[where[cid]] for cid in chunk_ids if cid in where}
+
+
+@on_forget
+def invalidate(store: Store, _document_ids: list[str] | None = None) -> None:
+    """Drop this store's cached vector matrices (after an erasure: a forgotten chunk is never served)."""
+    with _CACHE_LOCK:
+        _CACHE.pop(store, None)

@@ -24,6 +24,7 @@ from lextune.core.records import Chunk, ClauseAnnotation, DefinedTerm, Document
 from lextune.core.store import Store
 from lextune.core.tables import AnnotationRow, ChunkRow, DefinedTermRow, DocumentRow
 from lextune.vault.dedup import NearDupIndex, is_current, signature_bytes, signature_from_bytes
+from lextune.vault.forget import refuse_forgotten
 from lextune.vault.ingest_worker import PreparedDocument, PreparedFile, prepare_file
 from lextune.vault.metadata import is_metadata_file
 
@@ -162,6 +163,8 @@ class Vault:
         doc_id = document_id(prep.text_sha256)
         source_key = f"{Path(doc.source_path).resolve()}#{doc.part}"
         with self.store.session() as s:
+            if refuse_forgotten(s, prep.text_sha256, doc.title, report):  # erased on request: never re-added silently
+                return doc_id
             if s.get(DocumentRow, doc_id) is not None:
                 report.duplicates.append(doc.title)
                 return doc_id
