@@ -124,7 +124,11 @@ def test_ctrl_c_cancels_cleanly(store, dataset, home, tiny_model_dir, tmp_path):
     try:
         job = _wait_for_checkpoint(store, proc, 10)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # say where it hung: its log so far
+            proc.kill()
+            pytest.fail(f"no exit 120 s after Ctrl-C; stderr: {proc.communicate()[1][-3000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
