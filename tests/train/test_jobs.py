@@ -29,7 +29,8 @@ def _recipe(tiny_model_dir, tmp_path: Path, **over) -> Path:
 
 
 def _cli(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LEXTUNE_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    # PYTHONFAULTHANDLER: a hung child dumps every thread's stack on SIGABRT (see test_ctrl_c_cancels_cleanly).
+    env = {**os.environ, "LEXTUNE_HOME": str(home), "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     done = subprocess.run([*CLI, *args], check=False, env=env, capture_output=True, text=True, timeout=300)
     if check and done.returncode != 0:
         raise AssertionError(f"lextune {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -37,7 +38,8 @@ def _cli(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProc
 
 
 def _start(*args: str, home: Path) -> subprocess.Popen:
-    env = {**os.environ, "LEXTUNE_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    # PYTHONFAULTHANDLER: a hung child dumps every thread's stack on SIGABRT (see test_ctrl_c_cancels_cleanly).
+    env = {**os.environ, "LEXTUNE_HOME": str(home), "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     return subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -126,9 +128,10 @@ def test_ctrl_c_cancels_cleanly(store, dataset, home, tiny_model_dir, tmp_path):
         proc.send_signal(signal.SIGINT)
         try:
             _, err = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:  # say where it hung: its log so far
-            proc.kill()
-            pytest.fail(f"no exit 120 s after Ctrl-C; stderr: {proc.communicate()[1][-3000:]}")
+        except subprocess.TimeoutExpired:  # say where it hung: every thread's stack
+            proc.send_signal(signal.SIGABRT)
+            pytest.fail(f"no exit 120 s after Ctrl-C (SIGINT handler here: {signal.getsignal(signal.SIGINT)}); "
+                        f"stderr: {proc.communicate(timeout=30)[1][-6000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
