@@ -24,8 +24,10 @@ def test_serve_command_answers_the_openai_client_and_stops_on_ctrl_c(home, tiny_
     port = _free_port()
     config = tmp_path / "serve.yaml"
     config.write_text(f"base_model: {tiny_model_dir}\nmax_batch: 4\nscopes:\n  tax: {{retrieve: false}}\n")
-    cli = Path(sys.executable).parent / "lextune"
-    proc = subprocess.Popen([str(cli), "serve", "--port", str(port), "--config", str(config)],
+    # Ctrl-C's usual handler in the child, whatever this test process inherited (see tests/train/test_jobs.py).
+    cli = [sys.executable, "-c", ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                                  "from lextune.cli import run; run()")]
+    proc = subprocess.Popen([*cli, "serve", "--port", str(port), "--config", str(config)],
                             env={**os.environ, "LEXTUNE_HOME": str(home)}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:

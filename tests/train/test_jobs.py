@@ -17,7 +17,10 @@ from lextune.core.errors import ConfigError
 from lextune.train.jobs import get_job, job_checkpoints, job_events, job_summary, list_jobs, run_training
 from lextune.train.recipe import Recipe
 
-CLI = [sys.executable, "-c", "from lextune.cli import run; run()"]
+# The child gets Ctrl-C's usual handler, as a command started in a terminal has, whatever a library did
+# to this test process: an ignored SIGINT is inherited across exec (seen once the whole suite had run).
+CLI = [sys.executable, "-c", ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                              "from lextune.cli import run; run()")]
 
 
 def _recipe(tiny_model_dir, tmp_path: Path, **over) -> Path:
