@@ -204,7 +204,7 @@ def test_purge_datasets_rewrites_rows_exports_manifest_and_hash(vault):
 
 
 def test_audit_row_has_counts_and_no_text(vault):
-    store, a, _, _ = vault
+    store, a, _, tmp_path = vault
     report = forget_document(store, a, "erasure request", actor="dpo@firm")
     with store.session() as s:
         rows = s.scalars(select(AuditEventRow).where(AuditEventRow.action == "vault.forget")).all()
@@ -217,6 +217,10 @@ def test_audit_row_has_counts_and_no_text(vault):
     assert d["datasets"] == ["ds-mixed"] and d["versions"] == ["mv-tuned-v1"]
     dumped = json.dumps(d).lower()
     assert not any(w.decode() in dumped for w in WORDS) and "secret" not in dumped
+    # Nor any other audit row: ingest records ids and hashes, not the title or the file's path.
+    with store.session() as s:
+        everything = json.dumps([[r.target, r.details] for r in s.scalars(select(AuditEventRow))]).lower()
+    assert not any(w.decode() in everything for w in WORDS) and str(tmp_path).lower() not in everything
 
 
 def test_reingest_of_a_forgotten_file_is_recognised(vault):

@@ -206,8 +206,10 @@ class Vault:
                 if self.store.is_sqlite:
                     s.execute(text("INSERT INTO chunks_fts(chunk_id, section, text) VALUES (:c, :s, :t)"),
                               [{"c": c["id"], "s": c["section"], "t": c["text"]} for c in chunk_rows])
+            # Ids and hashes only: a title or a path can itself be personal data, and the trail is append-only
+            # (`lextune vault forget` could not take it back out).
             audit.record(s, "ingest", doc_id, {
-                "title": doc.title, "source": doc.source_path, "part": doc.part, "version": version,
+                "file_sha256": file_sha, "text_sha256": prep.text_sha256, "part": doc.part, "version": version,
                 "supersedes": previous.id if previous else None, "family": family,
                 "chunks": len(chunk_rows), "annotations": len(doc.annotations),
                 "defined_terms": len(prep.defined_terms),
