@@ -33,6 +33,7 @@ from transformers.cache_utils import DynamicLayer, StaticLayer
 
 from lextune.evals.records import Generation, Prompt
 from lextune.models.chat import end_of_turn_ids, prompt_ids
+from lextune.models.generation import left_pad
 
 PADDING_SLACK = 0.15  # a batch may hold this much padding (share of real tokens) before it is split
 MIN_SHARED_PREFIX = 8  # shorter common prefixes are not worth a separate forward pass
@@ -71,17 +72,6 @@ class _Prefix:
         for li, (keys, values) in enumerate(self.layers):
             cache.update(keys.expand(rows, -1, -1, -1), values.expand(rows, -1, -1, -1), li)
         return cache
-
-
-def _left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if s:
-            ids[i, width - len(s):] = torch.tensor(s)
-            mask[i, width - len(s):] = 1
-    return ids, mask
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
@@ -325,7 +315,7 @@ class ModelScorer:
         flat = [(r, k, c) for r, row in enumerate(conts) for k, c in enumerate(row) if c]
         if not flat:
             return out
-        ids, mask = _left_pad(prompts, self._pad)
+        ids, mask = left_pad(prompts, self._pad)
         first = self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev),
                            position_ids=_positions(mask).to(dev), use_cache=True, logits_to_keep=1)
         first_lp = torch.log_softmax(first.logits[:, -1].float(), dim=-1).cpu()
@@ -384,13 +374,13 @@ class ModelScorer:
             groups = [list(range(len(seqs)))]  # one group: keep the input order
         parts = []
         for group in groups:
-            ids, mask = _left_pad([rests[i] for i in group], self._pad)
+            ids, mask = left_pad([rests[i] for i in group], self._pad)
             full_mask = torch.cat([mask.new_ones((len(group), p)), mask], dim=1)
             kwargs = {self._cache_arg: prefix.cache(len(group))} if prefix else {}
             out = self.model(input_ids=ids.to(dev), attention_mask=full_mask.to(dev),
                              position_ids=(p + _positions(mask)).to(dev), use_cache=True, logits_to_keep=1, **kwargs)
             parts.append((out.logits[:, -1], _output_cache(out)))
-        _, mask = _left_pad(rests, self._pad)
+        _, mask = left_pad(rests, self._pad)
         mask = torch.cat([mask.new_ones((len(seqs), p)), mask], dim=1).to(dev)
         if not all(_is_plain(c) for _, c in parts):
             self._plain_cache = False  # sliding-window, recurrent...: pad whole batches from now on
@@ -501,7 +491,7 @@ class ModelScorer:
         for idx, greedy in self._greedy_all(encoded, max_new_tokens, True, progress):
             # The base reads prompt + continuation minus its last token: its last n positions predict
             # the n continuation tokens, and left padding lines them up in the same columns.
-            ids, mask = _left_pad([encoded[i].ids + g.tokens[:-1] for i, g in zip(idx, greedy)], self._pad)
+            ids, mask = left_pad([encoded[i].ids + g.tokens[:-1] for i, g in zip(idx, greedy)], self._pad)
             keep = max(len(g.tokens) for g in greedy)
             with self.model.disable_adapter():
                 base = self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev),

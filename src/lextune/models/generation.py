@@ -12,13 +12,15 @@ from lextune.models.chat import end_of_turn_ids, prompt_ids
 Progress = Callable[[int], None]
 
 
-def _left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded ids and attention mask: every row ends at the last column, where generation continues."""
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
-        ids[i, width - len(s):] = torch.tensor(s)
-        mask[i, width - len(s):] = 1
+        if s:  # an empty row stays all padding
+            ids[i, width - len(s):] = torch.tensor(s)
+            mask[i, width - len(s):] = 1
     return ids, mask
 
 
@@ -41,7 +43,7 @@ def generate(
     device = next(model.parameters()).device
     for b in range(0, len(order), batch_size):
         idx = order[b: b + batch_size]
-        ids, mask = _left_pad([encoded[i] for i in idx], pad)
+        ids, mask = left_pad([encoded[i] for i in idx], pad)
         out = model.generate(
             input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
             do_sample=False, eos_token_id=stops, pad_token_id=pad,

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from lextune.models.generation import left_pad
+
 # Text held back while it could still become a stop string or a multi-byte character.
 _REPLACEMENT = "\ufffd"
 
@@ -41,16 +43,6 @@ class Row:
     def usage(self) -> dict[str, int]:
         prompt, completion = self.reported_usage or (len(self.prompt), len(self.tokens))
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def _left_pad(prompts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p):] = torch.tensor(p)
-        mask[i, width - len(p):] = 1
-    return ids, mask
 
 
 def _pick(logits: torch.Tensor, row: Row, generator: torch.Generator | None) -> int:
@@ -147,7 +139,7 @@ class LiveBatch:
     @torch.inference_mode()
     def add(self, model, rows: list[Row], multi_adapter: bool = False) -> None:
         device = next(model.parameters()).device
-        ids, mask = _left_pad([r.prompt for r in rows], self.pad_id)
+        ids, mask = left_pad([r.prompt for r in rows], self.pad_id)
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self._forward(model, rows, ids, mask, positions, None, multi_adapter)
