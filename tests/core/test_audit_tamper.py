@@ -246,7 +246,8 @@ def test_key_and_anchor_can_live_elsewhere(tmp_path):
     from lextune.core.store import Store
 
     settings = Settings(home=tmp_path / "h", audit_key_file=tmp_path / "secrets" / "audit.key",
-                        audit_anchor_file=tmp_path / "worm" / "lextune.anchor")
+                        audit_anchor_file=tmp_path / "worm" / "lextune.anchor",
+                        master_key_file=tmp_path / "secrets" / "master.key")
     store = Store(settings)
     _append(store, 2)
     assert (tmp_path / "secrets" / "audit.key").is_file() and (tmp_path / "worm" / "lextune.anchor").is_file()

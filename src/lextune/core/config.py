@@ -40,6 +40,33 @@ class Settings(BaseSettings):
         description="Signed anchor of the audit trail's head (count, last id, last MAC); default "
         "home/audit.anchor. Keep it where whoever can write the database cannot (WORM storage).",
     )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="Master key (32 bytes, hex or base64) wrapping each store's data keys; wins over "
+        "master_key_file. Never written to the database, the audit trail or logs.",
+    )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="File holding the master key; default home/keys/master.key, created (0600) with a new "
+        "store. Keep it off the database's volume (a secrets mount, a KMS: key_provider).",
+    )
+    key_provider: str | None = Field(
+        default=None,
+        description="'module:factory' of a KMS hook wrapping data keys instead of a local master key "
+        "(docs/security.md).",
+    )
+    database_schema: str | None = Field(
+        default=None,
+        description="PostgreSQL schema of this store (each tenant has its own); default: the URL's.",
+    )
+    tenant: str = Field(
+        default="default",
+        description="The tenant (firm) the CLI acts for; 'default' is LEXTUNE_HOME's own store.",
+    )
+    user: str | None = Field(
+        default=None,
+        description="The user the CLI acts as (its role is checked); default: the local admin.",
+    )
 
     @property
     def db_url(self) -> str:
@@ -66,6 +93,10 @@ class Settings(BaseSettings):
     @property
     def audit_anchor_path(self) -> Path:
         return Path(self.audit_anchor_file).expanduser() if self.audit_anchor_file else self.home / "audit.anchor"
+
+    @property
+    def master_key_path(self) -> Path:
+        return Path(self.master_key_file).expanduser() if self.master_key_file else self.home / "keys" / "master.key"
 
     def ensure_dirs(self) -> None:
         for d in (self.home, self.datasets_dir, self.models_dir, self.versions_dir):

@@ -10,12 +10,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lextune.core import audit
 from lextune.core.config import Settings, get_settings
+from lextune.core import tables_security  # noqa: F401  (registers the security tables on Base)
 from lextune.core.tables import Base
+from lextune.security.sealed_types import KEYRING_ATTR
+from lextune.security.store_keys import load_keyring
+from lextune.vault.fts import ensure_fts
 
 # SQLite triggers keep the audit table append-only even against hand-written SQL.
 _SQLITE_DDL = [
-    """CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-           chunk_id UNINDEXED, section, text, tokenize = 'porter unicode61')""",
     """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_events
            BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END""",
     """CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit_events
@@ -50,7 +52,12 @@ class Store:
             with self.engine.begin() as conn:
                 for ddl in _SQLITE_DDL:
                     conn.execute(text(ddl))
+        ensure_fts(self.engine)
         audit.ensure_head(self.engine)
+        # Envelope encryption: this store's data keys, unwrapped by the master key; sealed columns find the
+        # keyring on the engine's dialect (one engine per store). No master key, no store: never plaintext.
+        self.keyring = load_keyring(self.engine, self.settings)
+        setattr(self.engine.dialect, KEYRING_ATTR, self.keyring)
         # Sessions carry the settings so the audit log finds this store's key and anchor.
         self._sessions = sessionmaker(self.engine, expire_on_commit=False,
                                       info={audit.SETTINGS_INFO: self.settings})
