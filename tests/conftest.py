@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,79 @@ def store(home):
     from lextune.core.store import Store
 
     s = Store()
+    yield s
+    s.close()
+
+
+# ---- the store on each backend: SQLite, and PostgreSQL (a fresh schema per test) when one is given ----
+
+POSTGRES_URL_ENV = "LEXTUNE_TEST_POSTGRES_URL"
+_ISOLATING_ENV = ("LEXTUNE_DATABASE_URL", "LEXTUNE_DATABASE_SCHEMA", "LEXTUNE_AUDIT_KEY", "LEXTUNE_MASTER_KEY",
+                  "LEXTUNE_KEY_PROVIDER", "LEXTUNE_AUDIT_ANCHOR_FILE")
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL URL; skips without one, unless LEXTUNE_REQUIRE_POSTGRES=1 (CI), which fails."""
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        reason = (f"{POSTGRES_URL_ENV} is not set (a SQLAlchemy URL of a database whose role may create "
+                  "schemas, e.g. postgresql+psycopg://lextune:lextune@127.0.0.1:5432/lextune_test; .ci/run sets it)")
+        if os.environ.get("LEXTUNE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"LEXTUNE_REQUIRE_POSTGRES=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture()
+def pg_schemas():
+    """Makes fresh schema names on the test PostgreSQL: `url, schema = pg_schemas()`; dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    url, made = postgres_url(), []
+
+    def new() -> tuple[str, str]:
+        made.append(f"lt_test_{uuid.uuid4().hex[:12]}")
+        return url, made[-1]
+
+    yield new
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '20s'"))
+            for schema in made:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+                tenants = conn.execute(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"),
+                                       {"p": f"{schema}_t_%"}).scalars().all()  # its tenants' stores
+                for tenant_schema in tenants:
+                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{tenant_schema}" CASCADE'))
+    finally:
+        engine.dispose()
+
+
+def make_db_settings(backend: str, root: Path, pg_schemas=None):
+    """Settings of a fresh store under `root`: its home, master and audit key files; on PostgreSQL its schema."""
+    from lextune.core.config import Settings
+
+    url, schema = pg_schemas() if backend == "postgres" else (None, None)
+    return Settings(home=root / "home", database_url=url, database_schema=schema,
+                    master_key_file=root / "secrets" / "master.key", audit_key_file=root / "secrets" / "audit.key")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_settings(request, tmp_path, monkeypatch):
+    """Settings of a fresh store, once on SQLite and once on PostgreSQL (see postgres_url)."""
+    for var in _ISOLATING_ENV:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LEXTUNE_HOME", str(tmp_path / "home"))
+    schemas = request.getfixturevalue("pg_schemas") if request.param == "postgres" else None
+    return make_db_settings(request.param, tmp_path, schemas)
+
+
+@pytest.fixture()
+def db_store(db_settings):
+    from lextune.core.store import Store
+
+    s = Store(db_settings)
     yield s
     s.close()
 
