@@ -1,4 +1,11 @@
-"""SQLAlchemy tables of the store: one row type per record that passes between stages."""
+"""SQLAlchemy tables of the store: one row type per record that passes between stages.
+
+Client text is sealed at rest (lextune.security.sealed_types): document text, titles, paths and metadata,
+chunks, annotations, defined terms, the PII mapping, split units (client/matter names), evaluation
+predictions, job messages (an exception can quote a training row) and embeddings. Sealing is randomised:
+no SQL may filter, order or compare on those columns. Lookups use blind indexes instead (documents.source_key,
+the full-text index in lextune.vault.fts). The database types stay Text/JSON/LargeBinary, as the migrations made them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Larg
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lextune.core.records import utcnow
+from lextune.security.sealed_types import SealedBytes, SealedJSONColumn, SealedText
 
 
 class Base(DeclarativeBase):
@@ -18,17 +26,18 @@ class Base(DeclarativeBase):
 class DocumentRow(Base):
     __tablename__ = "documents"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    title: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(SealedText("documents.title"))
     format: Mapped[str] = mapped_column(String(16))
-    source_path: Mapped[str] = mapped_column(Text)
+    source_path: Mapped[str] = mapped_column(SealedText("documents.source_path"))
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     n_chars: Mapped[int] = mapped_column(Integer)
-    text: Mapped[str] = mapped_column(Text)
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    text: Mapped[str] = mapped_column(SealedText("documents.text"))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", SealedJSONColumn("documents.metadata"), default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Versions: one logical document per source (path + part of a multi-document file); a changed
     # file adds a new row that supersedes the latest one.
-    part: Mapped[str] = mapped_column(Text, default="")
+    part: Mapped[str] = mapped_column(SealedText("documents.part"), default="")  # a CUAD title, an attachment name
+    # A blind index of the source (lextune.vault.vault.source_key): an HMAC, never the path itself.
     source_key: Mapped[str | None] = mapped_column(Text, default=None, index=True)
     file_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     parent_id: Mapped[str | None] = mapped_column(String(32), default=None)
@@ -46,8 +55,9 @@ class AnnotationRow(Base):
     clause_type: Mapped[str] = mapped_column(String(80))
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(SealedText("annotations.text"))
     kind: Mapped[str] = mapped_column(String(16), default="clause")
+    # label and extra stay plain: NLI labels and the hypothesis text come from the dataset, not the client.
     label: Mapped[str | None] = mapped_column(Text, default=None)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     __table_args__ = (Index("ix_annotations_doc", "document_id"),)
@@ -57,7 +67,7 @@ class DefinedTermRow(Base):
     __tablename__ = "defined_terms"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    term: Mapped[str] = mapped_column(Text)
+    term: Mapped[str] = mapped_column(SealedText("defined_terms.term"))
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
     definition_start: Mapped[int] = mapped_column(Integer)
@@ -77,7 +87,7 @@ class PiiRunRow(Base):
 class PiiRedactionRow(Base):
     """The PII mapping: what was replaced by what, so an authorized user can reverse it.
 
-    Kept in its own table (the security issue encrypts it); datasets only ever see `replacement`.
+    Kept in its own table, `original` sealed; datasets only ever see `replacement`.
     """
 
     __tablename__ = "pii_redactions"
@@ -87,8 +97,8 @@ class PiiRedactionRow(Base):
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
     entity_type: Mapped[str] = mapped_column(String(40))
-    original: Mapped[str] = mapped_column(Text)
-    replacement: Mapped[str] = mapped_column(Text)
+    original: Mapped[str] = mapped_column(SealedText("pii_redactions.original"))
+    replacement: Mapped[str] = mapped_column(Text)  # a pseudonym or mask: what datasets show anyway
     __table_args__ = (Index("ix_pii_doc_cfg", "document_id", "config_hash"),)
 
 
@@ -99,7 +109,8 @@ class SplitAssignmentRow(Base):
     __tablename__ = "split_assignments"
     document_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     split: Mapped[str] = mapped_column(String(8))
-    unit: Mapped[str] = mapped_column(Text)  # the group it was split with: family:..., matter:..., client:...
+    # The group it was split with: family:..., matter:..., client:... (a client name: sealed).
+    unit: Mapped[str] = mapped_column(SealedText("split_assignments.unit"))
     seed: Mapped[int] = mapped_column(Integer)
     dataset_id: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -112,9 +123,9 @@ class ChunkRow(Base):
     idx: Mapped[int] = mapped_column(Integer)
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
-    section: Mapped[str] = mapped_column(Text, default="")
-    text: Mapped[str] = mapped_column(Text)
-    heading_path: Mapped[list[str]] = mapped_column(JSON, default=list)
+    section: Mapped[str] = mapped_column(SealedText("chunks.section"), default="")
+    text: Mapped[str] = mapped_column(SealedText("chunks.text"))
+    heading_path: Mapped[list[str]] = mapped_column(SealedJSONColumn("chunks.heading_path"), default=list)
     kind: Mapped[str] = mapped_column(String(16), default="body")
     signature: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # MinHash, for dedup
     dup_of: Mapped[str | None] = mapped_column(String(48), default=None)
@@ -129,7 +140,7 @@ class DatasetRowDB(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     counts: Mapped[dict[str, Any]] = mapped_column(JSON)
     clause_types: Mapped[list[str]] = mapped_column(JSON)
-    manifest: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    manifest: Mapped[dict[str, Any]] = mapped_column(SealedJSONColumn("datasets.manifest"), default=dict)  # may name clients (--where)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Lineage of erasures (lextune.vault.forget): which forgotten documents it held rows from, when, why.
     affected_by_erasure: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
@@ -147,7 +158,7 @@ class TrainingJobRow(Base):
     step: Mapped[int] = mapped_column(Integer, default=0)
     total_steps: Mapped[int] = mapped_column(Integer, default=0)
     last_loss: Mapped[float | None] = mapped_column(default=None)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(SealedText("training_jobs.error"), default=None)  # may quote a row
     model_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
@@ -170,7 +181,7 @@ class JobEventRow(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("training_jobs.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     level: Mapped[str] = mapped_column(String(8), default="info")
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(SealedText("training_job_events.message"))  # errors may quote a row
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
@@ -233,7 +244,7 @@ class EvalRunRow(Base):
     code_version: Mapped[str | None] = mapped_column(String(64), default=None)
     n: Mapped[int | None] = mapped_column(Integer, default=None)
     baselines: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    notes: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    notes: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # ids and counts, no text
 
 
 class EvalPredictionRow(Base):
@@ -244,7 +255,7 @@ class EvalPredictionRow(Base):
     idx: Mapped[int] = mapped_column(Integer, primary_key=True)
     example_id: Mapped[str] = mapped_column(Text)
     doc_id: Mapped[str | None] = mapped_column(Text, default=None)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(SealedJSONColumn("eval_predictions.payload"))  # quotes prompts
 
 
 class EvalComparisonRow(Base):
@@ -299,7 +310,7 @@ class ChunkVectorRow(Base):
     chunk_id: Mapped[str] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True)
     model: Mapped[str] = mapped_column(Text)
     dim: Mapped[int] = mapped_column(Integer)
-    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    vector: Mapped[bytes] = mapped_column(SealedBytes("chunk_vectors.vector"))  # invertible to approximate text
 
 
 class ErasureRow(Base):

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy import text as sql
 
 from lextune.core.records import Document, Redaction
 from lextune.core.store import Store
@@ -21,8 +20,8 @@ from lextune.core.tables import ChunkRow
 from lextune.data.builders.base import DocView, Passage, redacted_slice
 from lextune.data.redactions import count_by_type, redactions_for
 from lextune.data.splits import Split
+from lextune.vault import fts
 from lextune.vault.dedup import cluster_near_duplicates, is_current, signature_bytes, signature_from_bytes
-from lextune.vault.search import fts_query
 from lextune.vault.vault import Vault
 
 if TYPE_CHECKING:
@@ -119,22 +118,19 @@ class DocViews:
 
     def retrieve(self, query: str, split: Split, k: int, exclude_document_id: str | None = None) -> list[Passage]:
         """Top-k BM25 passages from documents of `split` in this build, anonymized."""
-        fts = fts_query(query)
-        if not fts or not self.store.is_sqlite:
-            return []
-        stmt = sql("""SELECT c.id, c.document_id, c.start, c."end", c.text FROM chunks_fts
-                      JOIN chunks c ON c.id = chunks_fts.chunk_id
-                      WHERE chunks_fts MATCH :q ORDER BY bm25(chunks_fts) LIMIT :n""")
-        out: list[Passage] = []
         with self.store.session() as s:
-            for cid, doc_id, start, end, raw in s.execute(stmt, {"q": fts, "n": 20 * k + 20}):
-                if doc_id == exclude_document_id or self.splits.get(doc_id) != split:
-                    continue
-                reds = self.redactions.get(doc_id, [])
-                shown = redacted_slice(raw, start, start, end, reds, [r.start for r in reds])
-                out.append(Passage(chunk_id=cid, document_id=doc_id, start=start, end=end, text=shown))
-                if len(out) == k:
-                    break
+            # Every version, as before: the build's documents decide, below, what may be shown.
+            ranked = [cid for cid, _ in fts.search(s, self.store.keyring, query, 20 * k + 20, latest_only=False)]
+            picked = [c for c in ranked if (d := self._chunk_doc.get(c)) is not None
+                      and d != exclude_document_id and self.splits.get(d) == split][:k]
+            # Only the chosen chunks' text is read (and opened).
+            rows = {r[0]: r for r in s.execute(select(ChunkRow.id, ChunkRow.document_id, ChunkRow.start, ChunkRow.end,
+                                                      ChunkRow.text).where(ChunkRow.id.in_(picked)))}
+        out: list[Passage] = []
+        for cid, doc_id, start, end, raw in (rows[c] for c in picked if c in rows):
+            reds = self.redactions.get(doc_id, [])
+            shown = redacted_slice(raw, start, start, end, reds, [r.start for r in reds])
+            out.append(Passage(chunk_id=cid, document_id=doc_id, start=start, end=end, text=shown))
         return out
 
     def anonymization_summary(self) -> dict:

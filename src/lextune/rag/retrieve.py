@@ -1,4 +1,4 @@
-"""Retrieval: SQLite FTS5 BM25, optionally fused with dense MiniLM vectors by reciprocal rank.
+"""Retrieval: BM25 over the vault's blind full-text index (lextune.vault.fts), optionally fused with dense MiniLM vectors by reciprocal rank.
 
 The mode ("bm25" or "hybrid") is asked for per request and reported in every `Retrieval`; nothing falls
 back silently. No cross-encoder reranker is bundled (nothing may be downloaded), so there is no rerank
@@ -13,16 +13,19 @@ from collections.abc import Iterable
 
 import numpy as np
 from pydantic import BaseModel
-from sqlalchemy import bindparam, text
+from sqlalchemy import select
 
 from lextune.core.errors import LextuneError
 from lextune.core.records import Chunk
 from lextune.core.store import Store
+from lextune.core.tables import ChunkRow, DocumentRow
 from lextune.rag.embeddings import Embedder, get_embedder
 from lextune.rag.records import MODES, Passage, Retrieval
 from lextune.rag.text import content_words
 from lextune.rag.vectors import dense_search, embed_chunks, missing_chunks
+from lextune.vault import fts
 from lextune.vault.search import fts_query
+from lextune.vault.vault import naming_unreadable
 
 __all__ = ["DEFAULT_K", "MIN_CONFIDENCE", "PASSAGE_CHARS", "Hit", "fts_query", "retrieve", "rrf", "search",
            "shown_window"]
@@ -42,41 +45,29 @@ RRF_K = 60  # the usual constant of reciprocal rank fusion (Cormack et al., 2009
 # reported. See benchmarks/cited_qa.py.
 MIN_CONFIDENCE: dict[str, float] = {"bm25": 0.43, "hybrid": 0.68}
 
-_BM25_SQL = """SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.chunk_id
-               JOIN documents d ON d.id = c.document_id
-               WHERE chunks_fts MATCH :q AND d.is_latest IS NOT 0 {docs} ORDER BY rank LIMIT :k"""
-_CHUNKS_SQL = """SELECT c.id, c.document_id, c.idx, c.start, c."end", c.section, c.text, d.title
-                 FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN :ids"""
 _BREAK = re.compile(r"(?:(?<=[.;:!?])\s+|\n\s*)(?=\S)")
 
 
 class Hit(BaseModel):
     chunk: Chunk
     title: str
-    score: float  # bm25: lower is better in SQLite; we negate so higher is better
+    score: float  # BM25, higher is better (SQLite's bm25() negated)
 
 
 def _bm25_ranked(store: Store, question: str, k: int, document_ids: Iterable[str] | None) -> list[tuple[str, float]]:
-    if not store.is_sqlite:
-        raise LextuneError("BM25 retrieval needs the SQLite store (FTS5)")
-    query = fts_query(question)
-    if not query:
-        return []
-    params: dict = {"q": query, "k": k}
-    sql = text(_BM25_SQL.format(docs="AND c.document_id IN :docs" if document_ids is not None else ""))
-    if document_ids is not None:
-        sql = sql.bindparams(bindparam("docs", expanding=True))
-        params["docs"] = list(document_ids) or [""]
     with store.session() as s:
-        return [(r[0], -float(r[1])) for r in s.execute(sql, params).all()]
+        return fts.search(s, store.keyring, question, k, document_ids)
 
 
 def _chunks(store: Store, ids: list[str]) -> dict[str, Hit]:
     if not ids:
         return {}
-    sql = text(_CHUNKS_SQL).bindparams(bindparam("ids", expanding=True))
-    with store.session() as s:
-        rows = s.execute(sql, {"ids": ids}).all()
+    # Through the ORM columns: chunk text and titles are sealed, only their types open them.
+    q = (select(ChunkRow.id, ChunkRow.document_id, ChunkRow.idx, ChunkRow.start, ChunkRow.end, ChunkRow.section,
+                ChunkRow.text, DocumentRow.title)
+         .join(DocumentRow, DocumentRow.id == ChunkRow.document_id).where(ChunkRow.id.in_(ids)))
+    with store.session() as s, naming_unreadable(s, ChunkRow, ids, "chunk"):
+        rows = s.execute(q).all()
     return {r[0]: Hit(chunk=Chunk(id=r[0], document_id=r[1], index=r[2], start=r[3], end=r[4], section=r[5] or "",
                                   text=r[6]), title=r[7], score=0.0) for r in rows}
 

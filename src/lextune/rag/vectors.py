@@ -25,7 +25,7 @@ Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embe
 EMBED_BATCH = 64
 _MISSING = """SELECT c.id, c.section, c.text FROM chunks c JOIN documents d ON d.id = c.document_id
               LEFT JOIN chunk_vectors v ON v.chunk_id = c.id AND v.model = :model
-              WHERE v.chunk_id IS NULL AND d.is_latest IS NOT 0 ORDER BY c.id"""
+              WHERE v.chunk_id IS NULL AND d.is_latest IS NOT FALSE ORDER BY c.id"""
 
 
 def embedding_text(section: str, body: str) -> str:
@@ -36,7 +36,7 @@ def embedding_text(section: str, body: str) -> str:
 def missing_chunks(store: Store, model: str) -> int:
     """How many chunks of latest documents have no vector from this embedder yet."""
     with store.session() as s:
-        return s.execute(text(f"SELECT count(*) FROM ({_MISSING})"), {"model": model}).scalar_one()
+        return s.execute(text(f"SELECT count(*) FROM ({_MISSING}) AS missing"), {"model": model}).scalar_one()
 
 
 _EMBED_LOCK = threading.Lock()  # two requests finding the same missing vectors embed them once
@@ -48,7 +48,9 @@ def embed_chunks(store: Store, embedder: Embedder | None = None, progress: Progr
     embedder = embedder or get_embedder()
     with _EMBED_LOCK:
         with store.session() as s:
-            todo = s.execute(text(_MISSING), {"model": embedder.name}).all()
+            # Typed columns: section and text are sealed, and raw SQL would return their ciphertext.
+            c = ChunkRow.__table__.c
+            todo = s.execute(text(_MISSING).columns(c.id, c.section, c.text), {"model": embedder.name}).all()
         done = 0
         if progress:
             progress(0, len(todo))

@@ -10,7 +10,11 @@ _STOP = {"the", "a", "an", "of", "to", "in", "and", "or", "is", "are", "what", "
          "do", "how", "this", "that", "for", "on", "by", "with", "be", "it", "any", "there"}
 
 
+def query_words(question: str) -> list[str]:
+    """The question's words that are searched for (lowercase, stopwords out, each once, in order)."""
+    return list(dict.fromkeys(w for w in _WORD.findall(question.lower()) if w not in _STOP))
+
+
 def fts_query(question: str) -> str:
     """An FTS5 OR-query of the question's words, each quoted (so user text cannot inject syntax)."""
-    words = [w for w in _WORD.findall(question.lower()) if w not in _STOP]
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+    return " OR ".join(f'"{w}"' for w in query_words(question))

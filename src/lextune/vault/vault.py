@@ -7,22 +7,28 @@ so memory stays flat however large the corpus and the result does not depend on 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import insert, select, text
+from sqlalchemy import Select, insert, select, update
+from sqlalchemy.orm import Session, defer
 
 from lextune.core import audit
 from lextune.core.errors import NotFoundError
 from lextune.core.records import Chunk, ClauseAnnotation, DefinedTerm, Document
 from lextune.core.store import Store
 from lextune.core.tables import AnnotationRow, ChunkRow, DefinedTermRow, DocumentRow
+from lextune.security.keyring import CiphertextError, Keyring
+from lextune.vault import fts
 from lextune.vault.dedup import NearDupIndex, is_current, signature_bytes, signature_from_bytes
 from lextune.vault.forget import refuse_forgotten
 from lextune.vault.ingest_worker import PreparedDocument, PreparedFile, prepare_file
@@ -84,6 +90,49 @@ def document_id(text_sha256: str) -> str:
     return "doc-" + text_sha256[:12]
 
 
+def source_key(keyring: Keyring, key: str) -> str:
+    """The blind index of a source ("path#part": file names carry client names): an HMAC under the index key.
+
+    Deterministic, so the versions of one source find each other; the path itself is only in the sealed
+    documents.source_path."""
+    return hmac.new(keyring.index_key, b"lextune:source_key\0" + key.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _blind_legacy_source_keys(session: Session, keyring: Keyring) -> int:
+    """Replace plaintext source keys ("path#part", from before blinding; a blind key has no '#')."""
+    rows = session.execute(select(DocumentRow.id, DocumentRow.source_key)
+                           .where(DocumentRow.source_key.like("%#%"))).all()
+    for doc_id, key in rows:
+        session.execute(update(DocumentRow).where(DocumentRow.id == doc_id)
+                        .values(source_key=source_key(keyring, key)))
+    return len(rows)
+
+
+def _unreadable(session: Session, row_type: Any, ids: Iterable[Any]) -> Any | None:
+    """The first of these records whose sealed columns fail to open (rows probed one by one)."""
+    table = row_type.__table__
+    for i in ids:
+        try:
+            session.execute(select(table).where(table.c.id == i)).all()
+        except CiphertextError:
+            return i
+    return None
+
+
+@contextmanager
+def naming_unreadable(session: Session, row_type: Any, ids: Select | Iterable[Any], what: str):
+    """Re-raise a CiphertextError met while reading records with the record named ("chunk doc-1:0003: ...").
+
+    `ids`: the records read (or a select of their ids), probed one by one only when an error occurred."""
+    try:
+        yield
+    except CiphertextError as e:
+        bad = _unreadable(session, row_type, session.scalars(ids) if isinstance(ids, Select) else ids)
+        if bad is None:
+            raise
+        raise CiphertextError(f"{what} {bad}: {e}") from e
+
+
 class Vault:
     """Documents and chunks in the store."""
 
@@ -93,6 +142,7 @@ class Vault:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self._families: NearDupIndex | None = None
         self.min_files_for_workers = _MIN_FILES_FOR_WORKERS
+        self._legacy_keys_checked = False
 
     # ------------------------------------------------------------------ ingest
     def ingest(
@@ -161,14 +211,17 @@ class Vault:
     ) -> str:
         doc = prep.doc
         doc_id = document_id(prep.text_sha256)
-        source_key = f"{Path(doc.source_path).resolve()}#{doc.part}"
+        key = source_key(self.store.keyring, f"{Path(doc.source_path).resolve()}#{doc.part}")
         with self.store.session() as s:
+            if not self._legacy_keys_checked:
+                _blind_legacy_source_keys(s, self.store.keyring)
+                self._legacy_keys_checked = True
             if refuse_forgotten(s, prep.text_sha256, doc.title, report):  # erased on request: never re-added silently
                 return doc_id
             if s.get(DocumentRow, doc_id) is not None:
                 report.duplicates.append(doc.title)
                 return doc_id
-            previous = s.scalars(select(DocumentRow).where(DocumentRow.source_key == source_key,
+            previous = s.scalars(select(DocumentRow).where(DocumentRow.source_key == key,
                                                            DocumentRow.is_latest.is_(True))).first()
             signature = signature_from_bytes(prep.signature)
             if previous is not None:
@@ -181,7 +234,7 @@ class Vault:
             s.add(DocumentRow(
                 id=doc_id, title=doc.title, format=doc.format, source_path=doc.source_path,
                 sha256=prep.text_sha256, n_chars=len(doc.text), text=doc.text, meta=doc.metadata,
-                part=doc.part, source_key=source_key, file_sha256=file_sha, parent_id=parent_id,
+                part=doc.part, source_key=key, file_sha256=file_sha, parent_id=parent_id,
                 family_id=family, version=version, supersedes=previous.id if previous else None,
                 is_latest=True, signature=prep.signature,
             ))
@@ -203,9 +256,7 @@ class Vault:
             ]
             if chunk_rows:
                 s.execute(insert(ChunkRow), chunk_rows)
-                if self.store.is_sqlite:
-                    s.execute(text("INSERT INTO chunks_fts(chunk_id, section, text) VALUES (:c, :s, :t)"),
-                              [{"c": c["id"], "s": c["section"], "t": c["text"]} for c in chunk_rows])
+                fts.index_chunks(s, self.store.keyring, [(c["id"], c["section"], c["text"]) for c in chunk_rows])
             # Ids and hashes only: a title or a path can itself be personal data, and the trail is append-only
             # (`lextune vault forget` could not take it back out).
             audit.record(s, "ingest", doc_id, {
@@ -222,15 +273,18 @@ class Vault:
         return doc_id
 
     # ------------------------------------------------------------------ read
+    # A sealed value that fails to open raises CiphertextError naming its column; these name the record too.
     def documents(self, latest_only: bool = False) -> list[Document]:
         with self.store.session() as s:
-            q = select(DocumentRow).order_by(DocumentRow.created_at, DocumentRow.id)
+            # Not the text: every document's would be opened (decrypted) to list them.
+            q = select(DocumentRow).options(defer(DocumentRow.text)).order_by(DocumentRow.created_at, DocumentRow.id)
             if latest_only:
                 q = q.where(DocumentRow.is_latest.is_not(False))
-            return [_doc(r) for r in s.scalars(q)]
+            with naming_unreadable(s, DocumentRow, select(DocumentRow.id), "document"):
+                return [_doc(r) for r in s.scalars(q)]
 
     def document_text(self, doc_id: str) -> str:
-        with self.store.session() as s:
+        with self.store.session() as s, naming_unreadable(s, DocumentRow, [doc_id], "document"):
             row = s.get(DocumentRow, doc_id)
             if row is None:
                 raise NotFoundError(f"no document '{doc_id}' in the vault")
@@ -238,26 +292,32 @@ class Vault:
 
     def chunks(self, doc_id: str) -> list[Chunk]:
         with self.store.session() as s:
-            rows = s.scalars(select(ChunkRow).where(ChunkRow.document_id == doc_id).order_by(ChunkRow.idx))
-            return [_chunk(r) for r in rows]
+            ids = select(ChunkRow.id).where(ChunkRow.document_id == doc_id)
+            with naming_unreadable(s, ChunkRow, ids, "chunk"):
+                rows = s.scalars(select(ChunkRow).where(ChunkRow.document_id == doc_id).order_by(ChunkRow.idx))
+                return [_chunk(r) for r in rows]
 
     def annotations(self, doc_id: str) -> list[ClauseAnnotation]:
         with self.store.session() as s:
-            rows = s.scalars(select(AnnotationRow).where(AnnotationRow.document_id == doc_id)
-                             .order_by(AnnotationRow.start, AnnotationRow.id))
-            return [ClauseAnnotation(clause_type=r.clause_type, start=r.start, end=r.end, text=r.text,
-                                     kind=r.kind or "clause", label=r.label, extra=r.extra or {})
-                    for r in rows]
+            ids = select(AnnotationRow.id).where(AnnotationRow.document_id == doc_id)
+            with naming_unreadable(s, AnnotationRow, ids, f"document {doc_id}: annotation"):
+                rows = s.scalars(select(AnnotationRow).where(AnnotationRow.document_id == doc_id)
+                                 .order_by(AnnotationRow.start, AnnotationRow.id))
+                return [ClauseAnnotation(clause_type=r.clause_type, start=r.start, end=r.end, text=r.text,
+                                         kind=r.kind or "clause", label=r.label, extra=r.extra or {})
+                        for r in rows]
 
     def defined_terms(self, doc_id: str) -> list[DefinedTerm]:
         with self.store.session() as s:
-            rows = s.scalars(select(DefinedTermRow).where(DefinedTermRow.document_id == doc_id)
-                             .order_by(DefinedTermRow.start))
-            return [DefinedTerm(term=r.term, start=r.start, end=r.end, definition_start=r.definition_start,
-                                definition_end=r.definition_end) for r in rows]
+            ids = select(DefinedTermRow.id).where(DefinedTermRow.document_id == doc_id)
+            with naming_unreadable(s, DefinedTermRow, ids, f"document {doc_id}: defined term"):
+                rows = s.scalars(select(DefinedTermRow).where(DefinedTermRow.document_id == doc_id)
+                                 .order_by(DefinedTermRow.start))
+                return [DefinedTerm(term=r.term, start=r.start, end=r.end, definition_start=r.definition_start,
+                                    definition_end=r.definition_end) for r in rows]
 
     def get_chunks(self, chunk_ids: list[str]) -> dict[str, Chunk]:
-        with self.store.session() as s:
+        with self.store.session() as s, naming_unreadable(s, ChunkRow, chunk_ids, "chunk"):
             rows = s.scalars(select(ChunkRow).where(ChunkRow.id.in_(chunk_ids)))
             return {r.id: _chunk(r) for r in rows}
 
