@@ -147,7 +147,7 @@ def evaluate_compare(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ):
     """A vs B on the same examples: side-by-side metrics, document-level bootstrap CIs, paired test, gate verdict."""
-    from lextune.core.atomic import write_json
+    from lextune.core.atomic import write_json, write_text
     from lextune.evals.promotion import save_comparison
     from lextune.evals.report_compare import render_comparison_html, render_comparison_terminal
     from lextune.evals.session import compare_models, load_model, resolve_version, tasks_from
@@ -160,9 +160,15 @@ def evaluate_compare(
     report = compare_models(store, ma, mb, tasks, limit=limit, sample=sample, allow_train_docs=allow_train_docs,
                             skip_train_docs=skip_train_docs, gate_path=gate, dataset_id=ds_id, n_resamples=resamples, on_task=_task_ticker())
     save_comparison(store, report)
-    html = html or store.settings.home / "reports" / f"{report['id']}.html"
-    html.parent.mkdir(parents=True, exist_ok=True)
-    html.write_text(render_comparison_html(report), encoding="utf-8")
+    page = render_comparison_html(report)
+    if html is not None:
+        write_text(html, page, mode=0o644)  # a path the user named: an export, plaintext by request
+    else:
+        # Kept under the home, the report quotes client text: sealed at rest (--html for a readable copy).
+        from lextune.security.sealed_files import REPORT, write_sealed_text
+
+        html = store.settings.home / "reports" / f"{report['id']}.html"
+        write_sealed_text(html, page, store.keyring, REPORT)
     if json_file:
         write_json(json_file, report)
     if json_out:

@@ -92,7 +92,7 @@ def run_demo(out_dir: Path, recipe: Recipe | None = None, build: BuildConfig | N
             t.set(done)
 
         info = build_dataset(store, build or DEMO_BUILD, on_progress=on_progress)
-    manifest = read_manifest(info)
+    manifest = read_manifest(info, store.keyring)
     console.print(f"2/6 dataset {info.id}: " + ", ".join(f"{sp} {sum(c.values())} rows" for sp, c in info.counts.items()))
     console.print(f"    train rows per task: {info.counts['train']}")
     console.print(f"    anonymized: {manifest['anonymization'].get('redactions', 'off')}; dedup: "

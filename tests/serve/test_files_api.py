@@ -8,6 +8,7 @@ import openai
 import pytest
 from fastapi import FastAPI
 
+from lextune.security.sealed_files import UPLOAD, is_sealed, read_sealed_bytes
 from lextune.serve import routes_files
 from lextune.serve.background import live_server
 
@@ -36,8 +37,11 @@ def test_upload_list_read_download_delete(client, home):
     uploaded = client.files.create(file=("train.jsonl", data), purpose="fine-tune")
     assert uploaded.id.startswith("file-") and uploaded.object == "file" and uploaded.bytes == len(data)
     assert uploaded.filename == "train.jsonl" and uploaded.purpose == "fine-tune"
-    assert (home / "files" / uploaded.id).read_bytes() == data  # stored as sent, beside its sidecar
-    assert json.loads((home / "files" / f"{uploaded.id}.json").read_text())["id"] == uploaded.id
+    stored = home / "files" / uploaded.id
+    # Sealed at rest (no plaintext on disk), and opened it is the bytes as sent, beside its sidecar.
+    assert is_sealed(stored) and data not in stored.read_bytes()
+    assert read_sealed_bytes(stored, None, UPLOAD) == data
+    assert json.loads(read_sealed_bytes(home / "files" / f"{uploaded.id}.json", None, UPLOAD))["id"] == uploaded.id
 
     other = client.files.create(file=("notes.txt", b"not json at all"), purpose="user_data")
     assert client.files.retrieve(uploaded.id) == uploaded
@@ -74,7 +78,7 @@ def test_malformed_fine_tuning_file_is_refused_naming_the_line(client, home, lin
     assert e.value.body["message"].startswith("bad.jsonl is not chat fine-tuning JSONL: ")
     assert expected in e.value.body["message"]
     assert list(client.files.list()) == []
-    assert [p.name for p in (home / "files").iterdir()] == []  # no temp file left behind
+    assert not (home / "files").exists() or [p.name for p in (home / "files").iterdir()] == []  # no temp file
 
 
 def test_bad_purpose_unknown_ids_and_paths(client):

@@ -7,6 +7,7 @@ from fake_openai_server import FakeOpenAI, RunningServer
 
 from lextune.core.errors import ConfigError
 from lextune.registry.versions import get_version
+from lextune.security.sealed_files import DATASET, is_sealed, read_sealed_text
 from lextune.train.backends import BackendNotSupportedError
 from lextune.train.jobs import get_job, job_events, job_summary, request_cancel
 from lextune.train.recipe import Recipe
@@ -41,7 +42,9 @@ def test_remote_job_registers_a_remote_version(store, dataset, home, server):
     # what was uploaded is the snapshot kept beside the job: the dataset's train split in chat format
     uploads = [r for r in server.fake.requests if r.path == "/v1/files"]
     assert len(uploads) == 2  # train + dev
-    assert (home / "jobs" / job["id"] / "train.openai.jsonl").read_text().count("\n") == 24
+    assert uploads[0].body["files"]["file"][1].startswith(b'{"messages"')  # the provider gets the plaintext
+    snapshot = home / "jobs" / job["id"] / "train.openai.jsonl"
+    assert is_sealed(snapshot) and read_sealed_text(snapshot, None, DATASET).count("\n") == 24  # sealed at rest
     assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in server.fake.requests)
 
 

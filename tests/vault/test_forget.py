@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from lextune.core import audit
@@ -29,6 +29,7 @@ from lextune.data.redactions import save as save_redactions
 from lextune.rag import vectors
 from lextune.rag.retrieve import retrieve
 from lextune.registry.versions import register_version
+from lextune.vault import fts
 from lextune.vault.forget import (
     affected_by_erasure,
     forget_document,
@@ -36,6 +37,7 @@ from lextune.vault.forget import (
     forgotten_notice,
     plan_forget,
 )
+from lextune.vault.fts_tokens import blinder
 from lextune.vault.vault import Vault
 
 SECRET = "The Flurbogaster merger plan belongs to Zanzibarquux Holdings of Vexmoor."
@@ -105,6 +107,13 @@ def _register_dataset(store, folder: Path, name: str, rows: dict[str, list[Datas
     return f"ds-{name}"
 
 
+def _text(path: Path) -> str:
+    """A dataset file's text: purged files are written back sealed (security/sealed_files.py)."""
+    from lextune.security.sealed_files import DATASET, read_sealed_text
+
+    return read_sealed_text(path, None, DATASET)
+
+
 def _db_bytes(store) -> bytes:
     db = Path(store.settings.home) / "lextune.db"
     wal = db.with_name("lextune.db-wal")
@@ -125,7 +134,9 @@ def test_forget_removes_everything_and_scrubs_the_file(vault, vacuum):
     q = emb.encode([SECRET])[0]
     assert vectors.dense_search(store, q, 3, emb.name)[0][0] in a_chunks
     assert retrieve(store, "Flurbogaster merger", k=2, mode="bm25").passages
-    assert all(w in _db_bytes(store) for w in WORDS)  # the test can see what it looks for
+    # The words are sealed (never in the file); the index holds their blinded terms: the test can see those.
+    blinded = [blinder(store.keyring).term(w.decode()).encode() for w in WORDS]
+    assert all(b in _db_bytes(store) for b in blinded) and not any(w in _db_bytes(store) for w in WORDS)
 
     report = forget_document(store, a, "erasure request 2026-03-01", vacuum=vacuum)
 
@@ -137,7 +148,7 @@ def test_forget_removes_everything_and_scrubs_the_file(vault, vacuum):
     assert _count(store, ChunkVectorRow, ChunkVectorRow.chunk_id.in_(a_chunks)) == 0
     assert _count(store, PiiRedactionRow, PiiRedactionRow.document_id == a) == 0
     with store.session() as s:
-        assert s.execute(text("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'flurbogaster'")).scalar() == 0
+        assert fts.count_documents(s, [a]) == 0 and fts.search(s, store.keyring, "flurbogaster", 5) == []
     assert store not in vectors._CACHE  # dropped by the on_forget hook
     assert not retrieve(store, "Flurbogaster merger", k=2, mode="bm25").passages
     hybrid = retrieve(store, SECRET, k=5, mode="hybrid", embedder=emb)
@@ -150,18 +161,18 @@ def test_forget_removes_everything_and_scrubs_the_file(vault, vacuum):
     assert retrieve(store, "invoices payable", k=1, mode="bm25").passages[0].document_id == b
     # No copy of the text in the database file or its WAL (deleted pages included).
     raw = _db_bytes(store)
-    assert not any(w in raw for w in WORDS), [w for w in WORDS if w in raw]
+    assert not any(w in raw for w in WORDS + tuple(blinded)), [w for w in WORDS + tuple(blinded) if w in raw]
     assert report.storage["vacuumed"] is vacuum and report.storage["wal_truncated"] is True
 
 
 def test_lineage_marks_datasets_and_versions_without_touching_files(vault):
     store, a, _, tmp_path = vault
-    before = (tmp_path / "ds" / "train.jsonl").read_text()
+    before = _text(tmp_path / "ds" / "train.jsonl")
     report = forget_document(store, a, "matter M-1 closed")
     [ds] = report.datasets
     assert (ds.id, ds.rows, ds.purged) == ("ds-mixed", {"train": 2, "dev": 1}, False)  # t3 quotes a chunk of a
     assert [v.name for v in report.versions] == ["tuned-v1"]
-    assert (tmp_path / "ds" / "train.jsonl").read_text() == before  # marked, not rewritten
+    assert _text(tmp_path / "ds" / "train.jsonl") == before  # marked, not rewritten
     [mark] = affected_by_erasure(store, "ds-mixed")
     assert mark["documents"] == [a] and mark["reason"] == "matter M-1 closed" and mark["rows"] == 3
     assert mark["purged"] is False and mark["at"]
@@ -175,24 +186,24 @@ def test_lineage_marks_datasets_and_versions_without_touching_files(vault):
         forget_document(store, a, "again")
     again = forget_document(store, a, "purge later", purge_datasets=True)
     assert again.removed == {} and again.datasets[0].purged
-    assert SECRET not in (tmp_path / "ds" / "train.jsonl").read_text()
+    assert SECRET not in _text(tmp_path / "ds" / "train.jsonl")
     assert [m["purged"] for m in affected_by_erasure(store, "ds-mixed")] == [False, True]
 
 
 def test_purge_datasets_rewrites_rows_exports_manifest_and_hash(vault):
     store, a, b, tmp_path = vault
     folder = tmp_path / "ds"
-    old_sha = json.loads((folder / "manifest.json").read_text())["sha256"]
+    old_sha = json.loads(_text(folder / "manifest.json"))["sha256"]
     report = forget_document(store, a, "erasure", purge_datasets=True)
     [ds] = report.datasets
     assert ds.purged and ds.previous_sha256 == old_sha and ds.sha256 != old_sha
     for split, ids in (("train", ["t2"]), ("dev", ["d1"])):
-        rows = [json.loads(ln) for ln in (folder / f"{split}.jsonl").read_text().splitlines()]
+        rows = [json.loads(ln) for ln in _text(folder / f"{split}.jsonl").splitlines()]
         assert [r["id"] for r in rows] == ids and all(r["document_id"] == b for r in rows)
-        exported = (folder / "exports" / "openai" / f"{split}.jsonl").read_text()
+        exported = _text(folder / "exports" / "openai" / f"{split}.jsonl")
         assert len(exported.splitlines()) == 1 and SECRET not in exported and "Vexmoor" not in exported
-    body = "".join((folder / f"{sp}.jsonl").read_text() for sp in ("train", "dev", "test"))
-    manifest = json.loads((folder / "manifest.json").read_text())
+    body = "".join(_text(folder / f"{sp}.jsonl") for sp in ("train", "dev", "test"))
+    manifest = json.loads(_text(folder / "manifest.json"))
     assert manifest["sha256"] == hashlib.sha256(body.encode()).hexdigest() == ds.sha256
     assert manifest["counts"] == {"train": {"qa": 1}, "dev": {"qa": 1}, "test": {}}
     assert manifest["erasures"][0]["documents"] == [a] and manifest["erasures"][0]["previous_sha256"] == old_sha

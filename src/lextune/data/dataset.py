@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
 from lextune.core import audit
-from lextune.core.atomic import atomic_dir, write_json
+from lextune.core.atomic import atomic_dir
 from lextune.core.errors import DatasetError, NotFoundError
 from lextune.core.records import DatasetInfo, DatasetRow
 from lextune.core.store import Store
@@ -29,6 +29,8 @@ from lextune.data.docviews import DocViews
 from lextune.data.exporters import EXPORTERS
 from lextune.data.leakage import LeakageError, find_cross_split_duplicates
 from lextune.data.splits import GroupBy, assign_splits, record_assignments
+from lextune.security.keyring import Keyring
+from lextune.security.sealed_files import DATASET, read_sealed_text, write_sealed_text
 from lextune.vault.vault import Vault
 
 SPLITS = ("train", "dev", "test")
@@ -205,13 +207,14 @@ def _write(store: Store, config: BuildConfig, rows: dict[str, list[DatasetRow]],
     final = store.settings.datasets_dir / ds_id
     manifest = {"id": ds_id, "name": config.name, "sha256": sha, "counts": counts,
                 "config": config.model_dump(mode="json"), **manifest}
+    # Every file of the folder is sealed at rest (rows are client text, the manifest names documents).
     with atomic_dir(final) as tmp:
         for sp in SPLITS:
-            (tmp / f"{sp}.jsonl").write_text(lines[sp], encoding="utf-8")
+            write_sealed_text(tmp / f"{sp}.jsonl", lines[sp], store.keyring, DATASET)
         for fmt in config.exports:
             for sp in SPLITS:
-                EXPORTERS[fmt](rows[sp], tmp / "exports" / fmt / f"{sp}.jsonl")
-        write_json(tmp / "manifest.json", manifest)
+                EXPORTERS[fmt](rows[sp], tmp / "exports" / fmt / f"{sp}.jsonl", keyring=store.keyring)
+        write_manifest(tmp / "manifest.json", manifest, store.keyring)
     info = DatasetInfo(id=ds_id, name=config.name, path=str(final), sha256=sha, counts=counts,
                        clause_types=manifest["clause_types"])
     with store.session() as s:
@@ -236,13 +239,22 @@ def _count(rows: list[DatasetRow]) -> dict[str, int]:
     return out
 
 
-def read_rows(path: Path) -> list[DatasetRow]:
-    """Read a dataset JSONL file; a malformed line is an error naming the file and line."""
+def write_manifest(path: Path, manifest: dict[str, Any], keyring: Keyring) -> None:
+    text = json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n"
+    write_sealed_text(path, text, keyring, DATASET)
+
+
+def read_rows(path: Path, keyring: Keyring | None = None) -> list[DatasetRow]:
+    """Read a dataset JSONL file, sealed or plain; a malformed line is an error naming the file and line.
+
+    `keyring` opens a sealed file; without one, the environment's store's (only if the file is sealed).
+    """
+    path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such dataset file")
     rows = []
     # split("\n"), not splitlines(): U+2028 and friends may sit unescaped inside JSON strings.
-    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+    for n, line in enumerate(read_sealed_text(path, keyring, DATASET).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -273,10 +285,10 @@ def get_dataset(store: Store, ref: str | None = None) -> DatasetInfo:
                            clause_types=r.clause_types, created_at=r.created_at)
 
 
-def read_manifest(info: DatasetInfo) -> dict[str, Any]:
+def read_manifest(info: DatasetInfo, keyring: Keyring | None = None) -> dict[str, Any]:
     path = Path(info.path) / "manifest.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_sealed_text(path, keyring, DATASET))
     except (OSError, json.JSONDecodeError) as e:
         raise DatasetError(f"{path}: unreadable dataset manifest: {e}") from e
 

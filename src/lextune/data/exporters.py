@@ -2,7 +2,8 @@
 
 Each writer builds the whole file and writes it atomically, so a failed export never leaves half a
 file that a fine-tuning upload would accept. Rows are exported as they are: anonymization happened
-when they were built.
+when they were built. Exports inside a dataset folder are sealed (a keyring is given); an export
+to a path the user names is plaintext, by request.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from lextune.core.atomic import write_text
 from lextune.core.errors import DatasetError
 from lextune.core.records import DatasetRow
+from lextune.security.keyring import Keyring
+from lextune.security.sealed_files import DATASET, read_sealed_text, write_maybe_sealed
 
 ExportFormat = Literal["openai", "alpaca", "sharegpt"]
 ROLES = ("system", "user", "assistant")
@@ -81,8 +83,9 @@ _CONVERTERS: dict[str, Callable[[DatasetRow], dict[str, Any]]] = {
 }
 
 
-def export_rows(rows: Iterable[DatasetRow], path: Path, fmt: ExportFormat = "openai") -> int:
-    """Write rows in `fmt` to `path` atomically and return how many were written.
+def export_rows(rows: Iterable[DatasetRow], path: Path, fmt: ExportFormat = "openai",
+                keyring: Keyring | None = None) -> int:
+    """Write rows in `fmt` to `path` atomically (sealed with `keyring`) and return how many were written.
 
     OpenAI is always JSONL; Alpaca and ShareGPT are a JSON array when `path` ends in .json, JSONL
     otherwise (both conventions are common among trainers).
@@ -94,24 +97,24 @@ def export_rows(rows: Iterable[DatasetRow], path: Path, fmt: ExportFormat = "ope
         text = json.dumps(records, ensure_ascii=False, indent=1) + "\n"
     else:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    write_text(path, text)
+    write_maybe_sealed(path, text, keyring, DATASET)
     return len(records)
 
 
-def write_openai_chat(rows: Iterable[DatasetRow], path: Path) -> int:
-    return export_rows(rows, path, "openai")
+def write_openai_chat(rows: Iterable[DatasetRow], path: Path, keyring: Keyring | None = None) -> int:
+    return export_rows(rows, path, "openai", keyring)
 
 
-def write_alpaca(rows: Iterable[DatasetRow], path: Path) -> int:
-    return export_rows(rows, path, "alpaca")
+def write_alpaca(rows: Iterable[DatasetRow], path: Path, keyring: Keyring | None = None) -> int:
+    return export_rows(rows, path, "alpaca", keyring)
 
 
-def write_sharegpt(rows: Iterable[DatasetRow], path: Path) -> int:
-    return export_rows(rows, path, "sharegpt")
+def write_sharegpt(rows: Iterable[DatasetRow], path: Path, keyring: Keyring | None = None) -> int:
+    return export_rows(rows, path, "sharegpt", keyring)
 
 
-# Format name -> writer(rows, path) -> rows written; the names `data build --export` accepts.
-EXPORTERS: dict[str, Callable[[Iterable[DatasetRow], Path], int]] = {
+# Format name -> writer(rows, path, keyring=None) -> rows written; the names `data build --export` accepts.
+EXPORTERS: dict[str, Callable[..., int]] = {
     "openai": write_openai_chat, "alpaca": write_alpaca, "sharegpt": write_sharegpt,
 }
 
@@ -144,12 +147,19 @@ def _message_problems(messages: Any) -> list[str]:
     return problems
 
 
-def validate_openai_chat(path: Path, min_examples: int = OPENAI_MIN_EXAMPLES) -> list[str]:
-    """Problems that would make OpenAI's fine-tuning API reject the file, as "LINE: problem"; [] if none."""
+def validate_openai_chat(path: Path, min_examples: int = OPENAI_MIN_EXAMPLES, keyring: Keyring | None = None,
+                         kind: str = DATASET) -> list[str]:
+    """Problems that would make OpenAI's fine-tuning API reject the file (sealed or plain), as
+    "LINE: problem"; [] if none."""
     if not path.is_file():
         return [f"{path}: no such file"]
+    return openai_chat_problems(read_sealed_text(path, keyring, kind), min_examples)
+
+
+def openai_chat_problems(text: str, min_examples: int = OPENAI_MIN_EXAMPLES) -> list[str]:
+    """validate_openai_chat on the file's text."""
     problems: list[str] = []
-    lines = path.read_text(encoding="utf-8").split("\n")
+    lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline ends the last line; it is not an empty example
     for n, line in enumerate(lines, start=1):

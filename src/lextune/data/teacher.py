@@ -4,7 +4,8 @@ Client text (already anonymized by the vault) leaves the machine only when the u
 teacher: `TeacherConfig.from_env()` returns None unless LEXTUNE_TEACHER_BASE_URL is set, and the
 endpoint a build talked to is logged and returned by `Teacher.describe()` for the audit trail.
 Answers are cached by a hash of the request (optionally in a JSONL file), so a rebuild does not pay
-for, or re-send, what it already asked.
+for, or re-send, what it already asked. The default cache (under LEXTUNE_HOME) seals each answer with
+the store's keyring (answers are about client documents); a cache file the caller names is kept as given.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lextune.core.config import get_settings
 from lextune.core.errors import DatasetError
+from lextune.security.keyring import TEXT_PREFIX, CiphertextError, Keyring
 
 log = logging.getLogger(__name__)
 
 ENV_BASE_URL = "LEXTUNE_TEACHER_BASE_URL"
 ENV_MODEL = "LEXTUNE_TEACHER_MODEL"
 ENV_API_KEY = "LEXTUNE_TEACHER_API_KEY"
+ANSWER_AAD = "teacher_cache.answer"
+CACHE_FILE = "teacher_cache.jsonl"
 # Statuses worth asking again: rate limits and server-side trouble; any other 4xx will not improve.
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 30.0
@@ -104,8 +108,15 @@ def teacher_from(
     config = TeacherConfig.from_env(base_url=base_url, model=model, **overrides)
     if config is None:
         return None
-    cache = get_settings().home / "teacher_cache.jsonl" if cache_path == "default" else cache_path
-    return Teacher(config.model_copy(update={"cache_path": cache}))
+    keyring = None
+    if cache_path == "default":
+        from lextune.security.sealed_files import keyring_for
+
+        settings = get_settings()
+        cache, keyring = settings.home / CACHE_FILE, keyring_for(settings)
+    else:
+        cache = cache_path
+    return Teacher(config.model_copy(update={"cache_path": cache}), keyring=keyring)
 
 
 class Teacher:
@@ -117,15 +128,17 @@ class Teacher:
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        keyring: Keyring | None = None,
     ):
         self.config = config
+        self.keyring = keyring  # seals the answers written to the cache file
         self._sleep = sleep
         self._client = httpx.Client(timeout=config.timeout, transport=transport)
         self._cache: dict[str, str] = {}
         self.requests_sent = 0
         self.cache_hits = 0
         if config.cache_path is not None:
-            self._cache.update(_load_cache(config.cache_path))
+            self._cache.update(_load_cache(config.cache_path, keyring))
         log.info(
             "teacher configured: anonymized document text will be sent to %s (model %s)",
             config.endpoint,
@@ -183,7 +196,7 @@ class Teacher:
         answer = _parse(self._post(body), self.config.endpoint)
         self._cache[key] = answer
         if self.config.cache_path is not None:
-            _append_cache(self.config.cache_path, key, self.config.model, answer)
+            _append_cache(self.config.cache_path, key, self.config.model, answer, self.keyring)
         return answer
 
     def _post(self, body: dict[str, Any]) -> httpx.Response:
@@ -284,7 +297,7 @@ def _server_message(resp: httpx.Response) -> str:
     return resp.text[:200] or resp.reason_phrase
 
 
-def _load_cache(path: Path) -> dict[str, str]:
+def _load_cache(path: Path, keyring: Keyring | None = None) -> dict[str, str]:
     if not path.is_file():
         return {}
     out: dict[str, str] = {}
@@ -293,14 +306,27 @@ def _load_cache(path: Path) -> dict[str, str]:
             continue
         try:
             rec = json.loads(line)
-            out[rec["key"]] = rec["answer"]
-        except (ValueError, KeyError, TypeError):
-            # A torn last line after a crash costs one re-ask, not the whole cache.
+            out[rec["key"]] = _open_answer(rec["answer"], keyring)
+        except (ValueError, KeyError, TypeError, CiphertextError):
+            # A torn last line after a crash (or an answer no key opens) costs one re-ask, not the whole cache.
             log.warning("%s:%d: unreadable teacher cache line skipped", path, n)
     return out
 
 
-def _append_cache(path: Path, key: str, model: str, answer: str) -> None:
+def _open_answer(answer: str, keyring: Keyring | None) -> str:
+    if not answer.startswith(TEXT_PREFIX):
+        return answer  # written before sealing, or a cache the caller named
+    if keyring is None:
+        raise CiphertextError(f"{ANSWER_AAD}: a sealed answer and no keyring")
+    return keyring.open_text(answer, ANSWER_AAD)
+
+
+def _line(key: str, model: str, answer: str, keyring: Keyring | None) -> str:
+    stored = answer if keyring is None else keyring.seal_text(answer, ANSWER_AAD)
+    return json.dumps({"key": key, "model": model, "answer": stored}, ensure_ascii=False) + "\n"
+
+
+def _append_cache(path: Path, key: str, model: str, answer: str, keyring: Keyring | None = None) -> None:
     # Append, not rewrite: each answer is paid for, so it is kept the moment it arrives.
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+b") as f:
@@ -308,4 +334,42 @@ def _append_cache(path: Path, key: str, model: str, answer: str) -> None:
         torn = f.tell() > 0 and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n"
     with path.open("a", encoding="utf-8") as f:
         f.write("\n" if torn else "")
-        f.write(json.dumps({"key": key, "model": model, "answer": answer}, ensure_ascii=False) + "\n")
+        f.write(_line(key, model, answer, keyring))
+
+
+def reseal_cache(path: Path, keyring: Keyring) -> dict[str, int]:
+    """The cache file rewritten (atomically) with every answer sealed by the active key; lines that do not
+    open are dropped (asked again). An answer appended by a build during the rewrite may be lost: a re-ask."""
+    from lextune.security.sealed_files import write_bytes_atomic
+
+    counts = {"current": 0, "resealed": 0, "sealed": 0, "dropped": 0}
+    if not path.is_file():
+        return counts
+    lines = []
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            stored = rec["answer"]
+            answer = _open_answer(stored, keyring)
+        except (ValueError, KeyError, TypeError, CiphertextError):
+            counts["dropped"] += 1
+            continue
+        kid = keyring.text_key_of(stored)
+        counts["current" if kid == keyring.active else "resealed" if kid else "sealed"] += 1
+        lines.append(_line(rec["key"], rec.get("model", ""), answer, keyring))
+    write_bytes_atomic(path, "".join(lines).encode("utf-8"))
+    return counts
+
+
+def cache_key_counts(path: Path, keyring: Keyring) -> dict[str | None, int]:
+    """Answers per data key id (None: plaintext), for `lextune keys status`."""
+    out: dict[str | None, int] = {}
+    for line in path.read_text(encoding="utf-8").split("\n") if path.is_file() else []:
+        try:
+            kid = keyring.text_key_of(json.loads(line)["answer"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        out[kid] = out.get(kid, 0) + 1
+    return out

@@ -6,6 +6,10 @@ evaluation, or running a second task that asks some of the same things, costs no
 the misses of a batch go to the inner scorer, in one call (duplicates asked once). The file is in
 WAL mode so several processes can read and write it; each CachedScorer holds one connection,
 guarded by a lock for use from several threads.
+
+Values (generations quote client text) are sealed with the store's keyring when one is given; keys are
+hashes. A value that does not open (a data key gone, a damaged row) is a miss: the cache is rebuilt,
+never trusted blindly. Rows written before sealing (plain JSON) still read; `reseal_cache` seals them.
 """
 
 from __future__ import annotations
@@ -20,8 +24,74 @@ from typing import Any, Self
 
 from lextune.evals.records import Generation, Prompt
 from lextune.evals.tasks.base import Progress, Scorer
+from lextune.security.keyring import TEXT_PREFIX, CiphertextError, Keyring
 
 _SQL_VARIABLES = 500  # digests per SELECT ... IN (...), well under SQLite's limit
+VALUE_AAD = "eval_cache.value"
+
+
+def _open_value(value: str, keyring: Keyring | None) -> Any:
+    if value.startswith(TEXT_PREFIX):
+        if keyring is None:
+            raise CiphertextError(f"{VALUE_AAD}: a sealed value and no keyring to open it")
+        value = keyring.open_text(value, VALUE_AAD)
+    return json.loads(value)
+
+
+def _seal_value(value: Any, keyring: Keyring | None) -> str:
+    text = json.dumps(value)
+    return text if keyring is None else keyring.seal_text(text, VALUE_AAD)
+
+
+def reseal_cache(path: Path, keyring: Keyring, batch: int = 500) -> dict[str, int]:
+    """Seal every value with the active data key (plain ones too), a batch per transaction;
+    rows that do not open are dropped (a cache: they are asked again). Counts by outcome."""
+    counts = {"current": 0, "resealed": 0, "sealed": 0, "dropped": 0}
+    if not Path(path).is_file():
+        return counts
+    db = sqlite3.connect(str(path), timeout=60)
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'results'").fetchone():
+            return counts
+        last = -1
+        while True:
+            rows = db.execute("SELECT rowid, value FROM results WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                              (last, batch)).fetchall()
+            if not rows:
+                return counts
+            with db:
+                for rowid, value in rows:
+                    if value.startswith(TEXT_PREFIX) and keyring.text_key_of(value) == keyring.active:
+                        counts["current"] += 1
+                        continue
+                    try:
+                        fresh = _seal_value(_open_value(value, keyring), keyring)
+                    except (CiphertextError, ValueError):
+                        db.execute("DELETE FROM results WHERE rowid = ?", (rowid,))
+                        counts["dropped"] += 1
+                        continue
+                    db.execute("UPDATE results SET value = ? WHERE rowid = ? AND value = ?", (fresh, rowid, value))
+                    counts["resealed" if value.startswith(TEXT_PREFIX) else "sealed"] += 1
+            last = rows[-1][0]
+    finally:
+        db.close()
+
+
+def cache_key_counts(path: Path, keyring: Keyring) -> dict[str | None, int]:
+    """Values per data key id (None: plaintext), for `lextune keys status`."""
+    out: dict[str | None, int] = {}
+    if not Path(path).is_file():
+        return out
+    db = sqlite3.connect(str(path), timeout=60)
+    try:
+        for (value,) in db.execute("SELECT value FROM results"):
+            kid = keyring.text_key_of(value)
+            out[kid] = out.get(kid, 0) + 1
+    except sqlite3.OperationalError:
+        pass  # a file without the table: nothing cached yet
+    finally:
+        db.close()
+    return out
 
 
 def request_digest(prompt: Prompt, detail: Any) -> str:
@@ -37,8 +107,9 @@ class CachedScorer:
     Other attributes (e.g. ModelScorer.truncated) are read from the inner scorer.
     """
 
-    def __init__(self, inner: Scorer, path: Path):
+    def __init__(self, inner: Scorer, path: Path, keyring: Keyring | None = None):
         self.inner = inner
+        self.keyring = keyring
         self.key = inner.key
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,10 +204,14 @@ class CachedScorer:
                 rows = self._db.execute(
                     f"SELECT digest, value FROM results WHERE model = ? AND method = ? "
                     f"AND digest IN ({','.join('?' * len(chunk))})", [self.key, method, *chunk]).fetchall()
-                found.update((d, json.loads(v)) for d, v in rows)
+                for d, v in rows:
+                    try:
+                        found[d] = _open_value(v, self.keyring)
+                    except (CiphertextError, ValueError):
+                        continue  # a miss: asked again and stored afresh
         return found
 
     def _store(self, method: str, values: dict[str, Any]) -> None:
         with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO results (model, method, digest, value) VALUES (?, ?, ?, ?)",
-                                 [(self.key, method, d, json.dumps(v)) for d, v in values.items()])
+                                 [(self.key, method, d, _seal_value(v, self.keyring)) for d, v in values.items()])

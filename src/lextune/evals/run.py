@@ -124,7 +124,7 @@ def training_documents(store: Store, version: ModelVersion | None) -> dict[str, 
     path = split_path(info, "train")
     if not Path(path).exists():
         return {}
-    ids = {r.document_id for r in read_rows(path)}
+    ids = {r.document_id for r in read_rows(path, store.keyring)}
     with store.session() as s:
         titles = dict(s.execute(select(DocumentRow.id, DocumentRow.title).where(DocumentRow.id.in_(ids))).all())
     return {i: titles.get(i, "") or "" for i in ids}

@@ -29,6 +29,7 @@ from lextune.evals.tasks import make_task
 from lextune.evals.tasks.base import EvalTask
 
 Progress = Callable[[int], None]
+EVAL_CACHE = "eval_cache.sqlite"  # under the home; its values are sealed (evals/result_cache.py)
 
 
 @dataclass
@@ -61,7 +62,7 @@ def load_model(store: Store, ref: str, base_model: str | None = None, batch_size
     extra = {"generate_batch_size": generate_batch_size} if generate_batch_size else {}
     scorer: Any = ModelScorer(model, tokenizer, key=key, batch_size=batch_size, **extra)
     if cache:
-        scorer = CachedScorer(scorer, store.settings.home / "eval_cache.sqlite")
+        scorer = CachedScorer(scorer, store.settings.home / EVAL_CACHE, keyring=store.keyring)  # values sealed
     return LoadedModel(label=version.name if version else label, version=version, scorer=scorer)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peft import PeftModel
-
 from lextune.core.config import Settings
 from lextune.core.errors import ModelError
 from lextune.core.records import ModelVersion
+from lextune.models.adapters import attach_adapter
 from lextune.models.loading import load_base_model
+from lextune.security.sealed_files import keyring_for_file
 
 
 def load_version(version: ModelVersion | None, base_model: str | None = None,
@@ -22,6 +22,6 @@ def load_version(version: ModelVersion | None, base_model: str | None = None,
     if not (adapter / "adapter_config.json").is_file():
         raise ModelError(f"model version {version.name}: adapter files missing at {adapter}")
     model, tok, _ = load_base_model(version.base_model, settings)
-    model = PeftModel.from_pretrained(model, adapter)
-    model.eval()
+    # The weights are sealed at rest: opened in memory with the store's keyring, never written out plain.
+    model = attach_adapter(model, adapter, keyring_for_file(adapter, settings))
     return model, tok, f"{version.name} ({version.id})"

@@ -51,13 +51,21 @@ class Keyring:
     def _aead(self, kid: str, where: str) -> AESGCM:
         aead = self._aeads.get(kid)
         if aead is None and self._reload is not None:
-            with self._lock:
-                fresh = self._reload()
-                self._aeads.update(fresh._aeads)
-                aead = self._aeads.get(kid)
+            self.refresh()
+            aead = self._aeads.get(kid)
         if aead is None:
             raise CiphertextError(f"{where}: sealed with data key {kid}, which this store does not have")
         return aead
+
+    def refresh(self) -> None:
+        """Adopt the store's keys as they are now: keys added by a rotation, and its active key (so this
+        process seals with the new key from then on). Older keys stay: what they sealed still opens."""
+        if self._reload is None:
+            return
+        with self._lock:
+            fresh = self._reload()
+            self._aeads.update(fresh._aeads)
+            self.active = fresh.active
 
     def seal(self, data: bytes, aad: str) -> bytes:
         nonce = os.urandom(12)

@@ -10,6 +10,8 @@ from lextune.core.tables_security import DataKeyRow
 from lextune.security.keyring import Keyring, new_key_id
 from lextune.security.master_key import KeyProvider, MasterKeyError, load_master, random_data_key
 
+RETIRED = "retired"  # purpose of a data key whose records were all re-sealed with a newer key
+
 
 def _rows(engine: Engine) -> list[DataKeyRow]:
     with Session(engine) as s:
@@ -59,5 +61,7 @@ def load_keyring(engine: Engine, settings: Settings) -> Keyring:
     if not data or not index:
         raise MasterKeyError("the store's keyring is incomplete (no data key or no index key): restore data_keys")
     active = max((r for r in data if r.active), key=lambda r: (r.n, r.id), default=data[-1])
-    data_keys = {r.id: keys[r.id] for r in data}
+    # Retired keys (`keys rotate --reencrypt`: nothing was left sealed with them) still open: a process that
+    # sealed with one before it saw the rotation, or a restored backup, stays readable. They never seal.
+    data_keys = {r.id: keys[r.id] for r in rows if r.purpose in ("data", RETIRED)}
     return Keyring(data_keys, active.id, keys[index[0].id], reload=lambda: load_keyring(engine, settings))

@@ -2,17 +2,16 @@
 
 Each file is LEXTUNE_HOME/files/<id> (the bytes as uploaded) plus <id>.json (its OpenAI file object);
 both are written through a temp file and a rename, the sidecar last, so a listing never shows a file
-whose bytes are not whole. Fine-tuning files are checked at upload, line by line.
+whose bytes are not whole. Fine-tuning files are checked at upload, line by line. Both are sealed at
+rest (kind "upload": client text, and a file name that may name the client); the upload is checked
+and sealed in memory, so its plaintext never reaches the disk. Files stored before sealing read as is.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -22,12 +21,21 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from lextune.core import audit
-from lextune.core.atomic import atomic_dir, write_json
+from lextune.core.atomic import atomic_dir
 from lextune.core.errors import DatasetError, NotFoundError
 from lextune.core.records import DatasetInfo, DatasetRow
 from lextune.core.store import Store
 from lextune.core.tables import DatasetRowDB
-from lextune.data.exporters import validate_openai_chat
+from lextune.data.dataset import write_manifest
+from lextune.data.exporters import openai_chat_problems
+from lextune.security.keyring import CiphertextError, Keyring
+from lextune.security.sealed_files import (
+    DATASET,
+    UPLOAD,
+    read_sealed_bytes,
+    write_sealed_bytes,
+    write_sealed_text,
+)
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 CHAT_TASK = "chat"  # the task of rows imported from chat JSONL (lextune's builders name their own)
@@ -65,13 +73,13 @@ def _paths(home: Path, file_id: str) -> tuple[Path, Path]:
     return folder / file_id, folder / f"{file_id}.json"
 
 
-def chat_jsonl_problems(path: Path, min_examples: int = 1) -> list[str]:
-    """What keeps the file from being chat fine-tuning JSONL, as "line N: problem"; [] when it is."""
+def chat_jsonl_problems(data: bytes, min_examples: int = 1) -> list[str]:
+    """What keeps the bytes from being chat fine-tuning JSONL, as "line N: problem"; [] when they are."""
     try:
-        problems = validate_openai_chat(path, min_examples=min_examples)
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         return [f"byte {e.start}: not UTF-8 text"]
-    return [p if p.startswith("file:") else f"line {p}" for p in problems]
+    return [p if p.startswith("file:") else f"line {p}" for p in openai_chat_problems(text, min_examples=min_examples)]
 
 
 def describe_problems(name: str, problems: list[str]) -> str:
@@ -80,76 +88,71 @@ def describe_problems(name: str, problems: list[str]) -> str:
     return f"{name} is not chat fine-tuning JSONL: {shown}{more}"
 
 
-def save_upload(home: Path, source: BinaryIO, filename: str, purpose: str) -> FileObject:
-    """Store an upload; a fine-tuning file must be chat JSONL (FileFormatError names the bad lines)."""
-    folder = files_dir(home)
-    folder.mkdir(parents=True, exist_ok=True)
+def save_upload(home: Path, source: BinaryIO, filename: str, purpose: str, *, keyring: Keyring) -> FileObject:
+    """Store an upload, sealed; a fine-tuning file must be chat JSONL (FileFormatError names the bad lines)."""
+    data = source.read()  # checked and sealed in memory: no plaintext copy on disk, even for a moment
+    if purpose == "fine-tune":
+        problems = chat_jsonl_problems(data)
+        if problems:
+            raise FileFormatError(describe_problems(filename, problems))
     # Time-ordered ids (microseconds, then random): listing order survives same-second uploads.
     file_id = f"file-{time.time_ns() // 1000:013x}{uuid.uuid4().hex[:11]}"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{file_id}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        if purpose == "fine-tune":
-            problems = chat_jsonl_problems(Path(tmp))
-            if problems:
-                raise FileFormatError(describe_problems(filename, problems))
-        data, meta = _paths(home, file_id)
-        os.replace(tmp, data)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    record = FileObject(id=file_id, bytes=data.stat().st_size, created_at=int(time.time()),
+    path, meta = _paths(home, file_id)
+    write_sealed_bytes(path, data, keyring, UPLOAD)
+    record = FileObject(id=file_id, bytes=len(data), created_at=int(time.time()),
                         filename=Path(filename).name or "upload", purpose=purpose)
-    write_json(meta, record.model_dump())
+    write_sealed_text(meta, record.model_dump_json(), keyring, UPLOAD)
     return record
 
 
-def get_file(home: Path, file_id: str) -> FileObject:
+def _record(meta: Path, keyring: Keyring) -> FileObject:
+    return FileObject.model_validate_json(read_sealed_bytes(meta, keyring, UPLOAD))
+
+
+def get_file(home: Path, file_id: str, *, keyring: Keyring) -> FileObject:
     data, meta = _paths(home, file_id)
     if not meta.is_file() or not data.is_file():
         raise NotFoundError(f"no file '{file_id}'")
-    return FileObject.model_validate_json(meta.read_text(encoding="utf-8"))
+    return _record(meta, keyring)
 
 
-def content_path(home: Path, file_id: str) -> Path:
-    get_file(home, file_id)
-    return _paths(home, file_id)[0]
+def content_bytes(home: Path, file_id: str, *, keyring: Keyring) -> bytes:
+    """The bytes exactly as uploaded (opened in memory); CiphertextError names a corrupted file."""
+    get_file(home, file_id, keyring=keyring)
+    return read_sealed_bytes(_paths(home, file_id)[0], keyring, UPLOAD)
 
 
-def list_files(home: Path, purpose: str | None = None) -> list[FileObject]:
+def list_files(home: Path, purpose: str | None = None, *, keyring: Keyring) -> list[FileObject]:
     """Every stored file, oldest first (ids are time-ordered, so pages are stable)."""
     folder = files_dir(home)
     found = []
     for meta in folder.glob("file-*.json") if folder.is_dir() else []:
         try:
-            record = FileObject.model_validate_json(meta.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # deleted meanwhile, or not ours
+            record = _record(meta, keyring)
+        except (OSError, ValueError, CiphertextError):
+            continue  # deleted meanwhile, not ours, or damaged (reading it names the file)
         if purpose is None or record.purpose == purpose:
             found.append(record)
     return sorted(found, key=lambda f: f.id)
 
 
-def delete_file(home: Path, file_id: str) -> None:
+def delete_file(home: Path, file_id: str, *, keyring: Keyring) -> None:
     data, meta = _paths(home, file_id)
-    get_file(home, file_id)
+    get_file(home, file_id, keyring=keyring)
     meta.unlink(missing_ok=True)  # the sidecar first: a half-deleted file is already invisible
     data.unlink(missing_ok=True)
 
 
 # ---- chat JSONL -> dataset ---------------------------------------------------------------------
 
-def chat_rows(home: Path, file_id: str, split: Literal["train", "dev"]) -> list[DatasetRow]:
+def chat_rows(home: Path, file_id: str, split: Literal["train", "dev"], *, keyring: Keyring) -> list[DatasetRow]:
     """The file's examples as dataset rows; each names the file as its document and its line in meta."""
-    path = content_path(home, file_id)
-    problems = chat_jsonl_problems(path)
+    data = content_bytes(home, file_id, keyring=keyring)
+    problems = chat_jsonl_problems(data)
     if problems:
         raise FileFormatError(describe_problems(file_id, problems))
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+    for n, line in enumerate(data.decode("utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         messages = [{"role": m["role"], "content": m["content"]} for m in json.loads(line)["messages"]]
@@ -162,8 +165,8 @@ def chat_rows(home: Path, file_id: str, split: Literal["train", "dev"]) -> list[
 def register_chat_dataset(store: Store, training_file: str, validation_file: str | None = None) -> DatasetInfo:
     """The dataset of these files (train split, dev split), registered once; the same files give the same id."""
     home = store.settings.home
-    rows = {"train": chat_rows(home, training_file, "train"),
-            "dev": chat_rows(home, validation_file, "dev") if validation_file else [],
+    rows = {"train": chat_rows(home, training_file, "train", keyring=store.keyring),
+            "dev": chat_rows(home, validation_file, "dev", keyring=store.keyring) if validation_file else [],
             "test": []}
     lines = {sp: "".join(r.model_dump_json(exclude_none=True) + "\n" for r in rs) for sp, rs in rows.items()}
     sha = hashlib.sha256("".join(lines.values()).encode()).hexdigest()
@@ -179,8 +182,8 @@ def register_chat_dataset(store: Store, training_file: str, validation_file: str
     if existing is None or not final.is_dir():
         with atomic_dir(final) as tmp:
             for sp, text in lines.items():
-                (tmp / f"{sp}.jsonl").write_text(text, encoding="utf-8")
-            write_json(tmp / "manifest.json", manifest)
+                write_sealed_text(tmp / f"{sp}.jsonl", text, store.keyring, DATASET)
+            write_manifest(tmp / "manifest.json", manifest, store.keyring)
     info = DatasetInfo(id=ds_id, name=name, path=str(final), sha256=sha, counts=counts, clause_types=[])
     if existing is None:
         try:

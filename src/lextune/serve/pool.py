@@ -161,16 +161,14 @@ class ModelPool:
         return b.model, b.tokenizer
 
     def _load_adapter(self, b: _Base, v: ModelVersion) -> None:
-        from peft import PeftModel
+        from lextune.models.adapters import attach_adapter
+        from lextune.security.sealed_files import keyring_for_file
 
         folder = Path(v.adapter_path)
         if not (folder / "adapter_config.json").is_file():
             raise ModelError(f"model version {v.name}: adapter files missing at {folder}")
-        if isinstance(b.model, PeftModel):
-            b.model.load_adapter(str(folder), adapter_name=v.id)
-        else:
-            b.model = PeftModel.from_pretrained(b.model, str(folder), adapter_name=v.id)
-        b.model.eval()
+        # Sealed at rest: opened in memory with the keyring of the store (tenant) that owns the version.
+        b.model = attach_adapter(b.model, folder, keyring_for_file(folder, self.settings), adapter_name=v.id)
         b.adapters[v.id] = None
         self.loads += 1
 

@@ -21,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lextune import __version__
 from lextune.core.atomic import atomic_dir, write_json, write_text
 from lextune.core.config import Settings, get_settings
 from lextune.core.records import ModelVersion, utcnow
+from lextune.models.adapters import attach_adapter
 from lextune.models.catalog import DEFAULT_BASE_MODEL, ResolvedModel, resolve_base_model
 from lextune.models.loading import base_model_dir
+from lextune.security.keyring import Keyring
+from lextune.security.sealed_files import ADAPTER, ADAPTER_SEALED, keyring_for_file, read_sealed_bytes
 from lextune.train.export_gguf import QUANT_CHOICES, ExportError, gguf_chat_template, write_merged_gguf
 
 FORMATS = ("adapter", "merged", "gguf")
@@ -109,20 +111,22 @@ def export_version(
         if on_status:
             on_status(text)
 
+    # The version's weights are sealed at rest; an export is the plaintext copy the user asked for, by name.
+    keyring = keyring_for_file(adapter_dir, settings)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", version.name).strip("-.") or version.id
     written: dict[str, str] = {}
     exports: dict[str, Any] = {}
     with atomic_dir(out_dir) as tmp:
         if "adapter" in formats:
             status("copying the adapter")
-            exports["adapter"] = _export_adapter(adapter_dir, tmp / "adapter", version, resolved)
+            exports["adapter"] = _export_adapter(adapter_dir, tmp / "adapter", version, resolved, keyring)
             written["adapter"] = "adapter"
         if formats & {"merged", "gguf"}:
             status("loading the base model")
             _, model_dir = base_model_dir(version.base_model, settings)
             base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
             status("merging the adapter")
-            merged = merge_adapter(PeftModel.from_pretrained(base, adapter_dir)).eval()
+            merged = merge_adapter(attach_adapter(base, adapter_dir, keyring)).eval()
             if "gguf" in formats:
                 gguf_path = resolved.directory / resolved.gguf_file
                 status(f"writing GGUF ({quant or 'quantized like ' + gguf_path.name})")
@@ -186,10 +190,13 @@ def _base_ref(version: ModelVersion, resolved: ResolvedModel) -> str:
     return HUB_IDS.get(resolved.name, version.base_model) if resolved.kind == "catalog" else version.base_model
 
 
-def _export_adapter(src: Path, target: Path, version: ModelVersion, resolved: ResolvedModel) -> dict:
+def _export_adapter(src: Path, target: Path, version: ModelVersion, resolved: ResolvedModel,
+                    keyring: Keyring | None) -> dict:
     target.mkdir()
     for f in sorted(src.iterdir()):  # the PEFT files only: not lextune's card, not checkpoints
-        if f.is_file() and (f.name.startswith("adapter_") or f.name in _TOKENIZER_FILES):
+        if f.is_file() and f.name in ADAPTER_SEALED and f.name.startswith("adapter_"):
+            (target / f.name).write_bytes(read_sealed_bytes(f, keyring, ADAPTER))  # opened: the export is plain
+        elif f.is_file() and (f.name.startswith("adapter_") or f.name in _TOKENIZER_FILES):
             shutil.copy2(f, target / f.name)
     config = json.loads((src / "adapter_config.json").read_text(encoding="utf-8"))
     base_ref = _base_ref(version, resolved)

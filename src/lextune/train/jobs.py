@@ -9,6 +9,7 @@ still says `running` in the store until someone looks: `refresh_liveness` marks 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import traceback
@@ -21,12 +22,13 @@ from sqlalchemy import select
 
 from lextune import __version__
 from lextune.core import audit
-from lextune.core.atomic import atomic_dir, write_json, write_text
+from lextune.core.atomic import atomic_dir
 from lextune.core.errors import ConfigError, DatasetError, NotFoundError
 from lextune.core.records import DatasetInfo, ModelVersion, utcnow
 from lextune.core.store import Store
 from lextune.core.tables import JobCheckpointRow, JobEventRow, TrainingJobRow
 from lextune.data.dataset import get_dataset, read_rows, split_path
+from lextune.security.sealed_files import ADAPTER, write_sealed_text
 from lextune.train.local import StepCallback, TrainHooks, TrainingCancelled, TrainResult, save_adapter
 from lextune.train.recipe import Recipe
 
@@ -156,10 +158,10 @@ def request_cancel(store: Store, job_id: str) -> str:
 
 # ---- running -----------------------------------------------------------------------------------
 
-def _rows_for(dataset: DatasetInfo, recipe: Recipe):
-    rows = read_rows(split_path(dataset, "train"))
+def _rows_for(store: Store, dataset: DatasetInfo, recipe: Recipe):
+    rows = read_rows(split_path(dataset, "train"), store.keyring)
     dev_path = split_path(dataset, "dev")
-    dev = read_rows(dev_path) if dev_path.is_file() else []
+    dev = read_rows(dev_path, store.keyring) if dev_path.is_file() else []
     if recipe.tasks:
         rows = [r for r in rows if r.task in recipe.tasks]
         dev = [r for r in dev if r.task in recipe.tasks]
@@ -185,7 +187,7 @@ def run_training(
 
     if name:
         check_version_name(store, name)
-    rows, dev = _rows_for(dataset, recipe)
+    rows, dev = _rows_for(store, dataset, recipe)
     job_id = "job-" + uuid.uuid4().hex[:12]
     run_dir = store.settings.home / "jobs" / job_id
     with store.session() as s:
@@ -210,7 +212,7 @@ def resume_training(store: Store, job_id: str, on_step: StepCallback | None = No
         raise ConfigError(f"job {job_id} ran on {job.backend}: resume it there")
     recipe = Recipe.model_validate(job.recipe)
     dataset = get_dataset(store, job.dataset_id)
-    rows, dev = _rows_for(dataset, recipe)
+    rows, dev = _rows_for(store, dataset, recipe)
     _update_job(store, job_id, status="validating_files", error=None, finished_at=None, cancel_requested=False,
                 pid=os.getpid(), host=socket.gethostname())
     from lextune.train.local import checkpoint_dirs
@@ -229,7 +231,7 @@ def run_created_job(store: Store, job_id: str, on_step: StepCallback | None = No
                           f"started (continue others with lextune train --resume {job_id})")
     recipe = Recipe.model_validate(job.recipe)
     dataset = get_dataset(store, job.dataset_id)
-    rows, dev = _rows_for(dataset, recipe)
+    rows, dev = _rows_for(store, dataset, recipe)
     _update_job(store, job_id, pid=os.getpid(), host=socket.gethostname())
     return _run(store, job_id, dataset, recipe, rows, dev, resume=False, on_step=on_step, on_status=on_status)
 
@@ -279,7 +281,7 @@ def _run(store: Store, job_id: str, dataset: DatasetInfo, recipe: Recipe, rows, 
         if on_status:
             on_status(f"training on {len(rows)} rows")
         peft_model, result = train_lora(model, tokenizer, rows, recipe, dev_rows=dev, run_dir=run_dir,
-                                        resume=resume, hooks=hooks)
+                                        resume=resume, hooks=hooks, keyring=store.keyring)
         if result.skipped_rows:
             add_event(store, job_id, f"{len(result.skipped_rows)} rows left out", level="warning",
                       metrics={"skipped": result.skipped_reasons})
@@ -326,10 +328,13 @@ def _save_version(store: Store, dataset: DatasetInfo, recipe: Recipe, base_name:
         adapter_path=str(final), dataset_id=dataset.id, dataset_sha256=dataset.sha256,
         recipe=recipe.model_dump(), metrics={"training": training},
     )
+    # Sealed at rest: the weights carry what training saw, the cards name the version and its data.
+    card = {**version.model_dump(mode="json"), "lextune_version": __version__}
     with atomic_dir(final) as tmp:
-        save_adapter(peft_model, tmp)
-        write_json(tmp / "model_card.json", {**version.model_dump(mode="json"), "lextune_version": __version__})
-        write_text(tmp / "README.md", _card_markdown(version))
+        save_adapter(peft_model, tmp, store.keyring)
+        write_sealed_text(tmp / "model_card.json", json.dumps(card, indent=2, ensure_ascii=False, default=str) + "\n",
+                          store.keyring, ADAPTER)
+        write_sealed_text(tmp / "README.md", _card_markdown(version), store.keyring, ADAPTER)
     for _ in range(3):  # an automatic name another job took meanwhile: take the next one
         try:
             return register_version(store, version)

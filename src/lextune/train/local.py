@@ -14,8 +14,8 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,10 @@ from transformers import get_linear_schedule_with_warmup
 
 from lextune.core.errors import DatasetError
 from lextune.core.records import DatasetRow
+from lextune.models import adapters
 from lextune.models.chat import IGNORE_INDEX
+from lextune.security.keyring import Keyring
+from lextune.security.sealed_files import CHECKPOINT, is_sealed, open_tree, scratch_dir, seal_tree
 from lextune.train.batching import Encoded, batch_order, collate, encode_rows, micro_batches, pack
 from lextune.train.packed_attention import use_packed_attention
 from lextune.train.recipe import Recipe
@@ -156,7 +159,11 @@ def _unwrap(model):
 
 
 def _adapter_hooks(accelerator, peft_model) -> None:
-    """Checkpoints hold the adapter only (a few MB), not the frozen base Accelerate would save."""
+    """Checkpoints hold the adapter only (a few MB), not the frozen base Accelerate would save.
+
+    These hooks read and write plaintext: with a keyring, Accelerate's folder is a scratch folder in memory
+    (see _plain_state_dir) and the checkpoint on disk is its sealed copy.
+    """
 
     def save(models, weights, output_dir):
         if accelerator.is_main_process:
@@ -174,11 +181,50 @@ def _adapter_hooks(accelerator, peft_model) -> None:
     accelerator.register_load_state_pre_hook(load)
 
 
-def load_adapter_weights(peft_model, folder: Path) -> None:
-    from safetensors.torch import load_file
+def load_adapter_weights(peft_model, folder: Path, keyring: Keyring | None = None) -> None:
+    """A checkpoint's adapter, sealed or plain, opened in memory."""
+    set_peft_model_state_dict(peft_model, adapters.load_adapter_state(folder, keyring, CHECKPOINT))
 
-    device = next(peft_model.parameters()).device
-    set_peft_model_state_dict(peft_model, load_file(str(folder / ADAPTER_FILE), device=str(device)))
+
+def _state_bytes(peft_model) -> int:
+    """About what a checkpoint takes: the adapter, Adam's two moments, and room to spare."""
+    return 4 * sum(p.numel() * p.element_size() for p in peft_model.parameters() if p.requires_grad) + (1 << 20)
+
+
+@contextmanager
+def _plain_state_dir(accelerator, folder: Path, name: str, need: int) -> Iterator[Path]:
+    """Where Accelerate writes or reads a sealed checkpoint's plaintext, removed right after.
+
+    One process: a private folder in memory (/dev/shm; on disk under `folder` only where there is no
+    such memory or too little). Several processes must agree on one path that each can reach, so they
+    use a folder beside the checkpoints: there the plaintext is on disk between save and seal.
+    """
+    if accelerator.num_processes == 1:
+        with scratch_dir(folder, need) as d:
+            yield d
+        return
+    d = folder / f".{name}.plain"
+    if accelerator.is_main_process:
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    try:
+        yield d
+    finally:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _load_checkpoint(accelerator, checkpoint: Path, keyring: Keyring | None, need: int) -> None:
+    if not any(is_sealed(f) for f in checkpoint.rglob("*") if f.is_file()):
+        accelerator.load_state(str(checkpoint))  # written before sealing, or without a keyring
+        return
+    with _plain_state_dir(accelerator, checkpoint.parent, f"load-{checkpoint.name}", need) as plain:
+        if accelerator.is_main_process:
+            open_tree(checkpoint, plain, keyring, CHECKPOINT)
+        accelerator.wait_for_everyone()
+        accelerator.load_state(str(plain))
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
@@ -190,14 +236,14 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
 def train_lora(
     model, tokenizer, rows: list[DatasetRow], recipe: Recipe, on_step: StepCallback | None = None, *,
     dev_rows: list[DatasetRow] | None = None, run_dir: Path | None = None, resume: bool = False,
-    hooks: TrainHooks | None = None,
+    hooks: TrainHooks | None = None, keyring: Keyring | None = None,
 ) -> tuple[object, TrainResult]:
     """Fine-tune a LoRA adapter on `rows`; returns (peft_model, result).
 
     With `run_dir`, resumable checkpoints go to run_dir/checkpoints every `checkpoint_every` steps,
     and `resume=True` continues from the newest one. With `dev_rows`, the validation loss is
     measured on a cadence, the best checkpoint is kept, early stopping applies, and the returned
-    adapter is the best one.
+    adapter is the best one. With `keyring`, checkpoints are sealed at rest (kind "checkpoint").
     """
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
@@ -232,8 +278,7 @@ def train_lora(
     result = TrainResult(steps=len(order), seconds=0.0, train_tokens=0, skipped_rows=list(enc.skipped),
                          skipped_reasons=enc.skipped, cut_rows=enc.cut)
     if resume and run_dir and checkpoint_dirs(run_dir):
-        latest = checkpoint_dirs(run_dir)[-1]
-        accelerator.load_state(str(latest))
+        _load_checkpoint(accelerator, checkpoint_dirs(run_dir)[-1], keyring, _state_bytes(peft_model))
         result.resumed_from = progress.step
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -286,7 +331,7 @@ def train_lora(
             if dev and (step % eval_every == 0 or step == len(order)):
                 stop = _validate(peft_model, dev, to_batch, recipe, progress, accelerator, hooks)
             if run_dir and (step % every == 0 or step == len(order) or stop):
-                _save_checkpoint(accelerator, run_dir, progress, recipe, hooks)
+                _save_checkpoint(accelerator, run_dir, progress, recipe, hooks, keyring, _state_bytes(peft_model))
             if stop:
                 result.stopped_early = True
                 break
@@ -297,7 +342,7 @@ def train_lora(
     if dev and run_dir and progress.best_step not in (None, progress.step):
         best = run_dir / "checkpoints" / f"step-{progress.best_step:06d}"
         if best.is_dir():
-            load_adapter_weights(peft_model, best)
+            load_adapter_weights(peft_model, best, keyring)
     peft_model.eval()
     result.seconds = progress.seconds
     result.train_tokens = progress.train_tokens
@@ -336,8 +381,12 @@ def _validate(model, dev: list[Encoded], to_batch, recipe: Recipe, progress: Pro
     return bool(recipe.early_stopping_patience and progress.bad_evals >= recipe.early_stopping_patience)
 
 
-def _save_checkpoint(accelerator, run_dir: Path, progress: Progress, recipe: Recipe, hooks: TrainHooks) -> None:
-    """Write the state to a temp folder, then rename: a crash mid-save leaves the previous checkpoints whole."""
+def _save_checkpoint(accelerator, run_dir: Path, progress: Progress, recipe: Recipe, hooks: TrainHooks,
+                     keyring: Keyring | None = None, need: int = 0) -> None:
+    """Write the state to a temp folder, then rename: a crash mid-save leaves the previous checkpoints whole.
+
+    With a keyring, Accelerate writes to a plaintext scratch folder and the temp folder gets its sealed copy.
+    """
     folder = run_dir / "checkpoints"
     final = folder / f"step-{progress.step:06d}"
     tmp = folder / f".step-{progress.step:06d}.tmp"
@@ -345,7 +394,14 @@ def _save_checkpoint(accelerator, run_dir: Path, progress: Progress, recipe: Rec
         shutil.rmtree(tmp, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    if keyring is None:
+        accelerator.save_state(str(tmp))
+    else:
+        with _plain_state_dir(accelerator, folder, f"save-{final.name}", need) as plain:
+            accelerator.save_state(str(plain))
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                seal_tree(plain, tmp, keyring, CHECKPOINT)
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
@@ -365,6 +421,7 @@ def _save_checkpoint(accelerator, run_dir: Path, progress: Progress, recipe: Rec
         hooks.on_checkpoint(progress.step, final, metrics)
 
 
-def save_adapter(peft_model, directory: Path) -> None:
-    """PEFT format (adapter_config.json + adapter_model.safetensors): loads in PEFT and vLLM."""
-    peft_model.save_pretrained(directory)
+def save_adapter(peft_model, directory: Path, keyring: Keyring | None = None) -> None:
+    """PEFT format (adapter_config.json + adapter_model.safetensors), the weights sealed with `keyring`
+    (serialized in memory, so plaintext weights never reach the disk); `models export` gives plain ones."""
+    adapters.save_adapter(peft_model, directory, keyring)

@@ -52,11 +52,11 @@ def run_remote_training(store: Store, dataset: DatasetInfo, recipe: Recipe, back
     if not base_model:
         raise ConfigError(f"--base-model is required with --backend {backend_name}: the provider's model to tune")
     backend = get_backend(backend_name, backend_config(store, backend_name))  # fails fast if unsupported
-    _rows_for(dataset, recipe)  # the same row checks as a local run
+    _rows_for(store, dataset, recipe)  # the same row checks as a local run
     job_id = "job-" + uuid.uuid4().hex[:12]
     snapshot = store.settings.home / "jobs" / job_id
     snapshot.mkdir(parents=True, exist_ok=True)
-    train_file, dev_file = _snapshot(dataset, recipe, snapshot)
+    train_file, dev_file = _snapshot(store, dataset, recipe, snapshot)
     with store.session() as s:
         s.add(TrainingJobRow(id=job_id, status="validating_files", dataset_id=dataset.id, base_model=base_model,
                              recipe=recipe.model_dump(), version_name=name, run_dir=str(snapshot),
@@ -97,22 +97,23 @@ def run_remote_training(store: Store, dataset: DatasetInfo, recipe: Recipe, back
     return version
 
 
-def _snapshot(dataset: DatasetInfo, recipe: Recipe, folder):
-    """The train (and dev) split frozen as OpenAI chat JSONL: what was sent is kept beside the job."""
+def _snapshot(store: Store, dataset: DatasetInfo, recipe: Recipe, folder):
+    """The train (and dev) split frozen as OpenAI chat JSONL: what was sent is kept beside the job,
+    sealed at rest like the dataset (the backend opens it to upload it)."""
     from lextune.data.exporters import write_openai_chat
 
     def rows(split: str):
         path = split_path(dataset, split)
-        found = read_rows(path) if path.is_file() else []
+        found = read_rows(path, store.keyring) if path.is_file() else []
         return [r for r in found if not recipe.tasks or r.task in recipe.tasks]
 
     train_file = folder / "train.openai.jsonl"
-    write_openai_chat(rows("train"), train_file)
+    write_openai_chat(rows("train"), train_file, keyring=store.keyring)
     dev = rows("dev")
     dev_file = None
     if dev:
         dev_file = folder / "dev.openai.jsonl"
-        write_openai_chat(dev, dev_file)
+        write_openai_chat(dev, dev_file, keyring=store.keyring)
     return train_file, dev_file
 
 

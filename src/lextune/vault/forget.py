@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import bindparam, delete, func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from lextune.core import audit
@@ -39,14 +39,14 @@ from lextune.core.tables import (
     PiiRunRow,
     SplitAssignmentRow,
 )
+from lextune.security.keyring import CiphertextError
+from lextune.security.sealed_types import keyring_of
+from lextune.vault import fts
 from lextune.vault.forget_datasets import AffectedDataset, commit_purge, prepare_purge, scan_dataset
 
 ACTION = "vault.forget"
 Hook = Callable[[Store, list[str]], None]
 _HOOKS: list[Hook] = []
-_OF_DOCS = "WHERE chunk_id IN (SELECT id FROM chunks WHERE document_id IN :docs)"
-_FTS_COUNT = text(f"SELECT count(*) FROM chunks_fts {_OF_DOCS}").bindparams(bindparam("docs", expanding=True))
-_FTS_DELETE = text(f"DELETE FROM chunks_fts {_OF_DOCS}").bindparams(bindparam("docs", expanding=True))
 
 
 def on_forget(hook: Hook) -> Hook:
@@ -132,7 +132,7 @@ def _forget(store: Store, doc_id: str, reason: str, actor: str | None, all_versi
     try:
         for ds in report.datasets if purge else []:
             folder = Path(ds.path)
-            tmp, facts = prepare_purge(folder, set(ids), {**mark, "rows": ds.n_rows})
+            tmp, facts = prepare_purge(folder, set(ids), {**mark, "rows": ds.n_rows}, keyring=store.keyring)
             staged.append((tmp, folder, facts))
             ds.purged, ds.previous_sha256, ds.sha256 = True, facts["previous_sha256"], facts["sha256"]
             ds.exports_removed = facts["exports_removed"]
@@ -155,9 +155,9 @@ def _forget(store: Store, doc_id: str, reason: str, actor: str | None, all_versi
             _relink_versions(s, targets, report)
             if targets:
                 s.execute(delete(DocumentRow).where(DocumentRow.id.in_(ids)))
-            if store.is_sqlite and removed.get("fts_rows"):
-                # Deleted FTS5 rows leave their terms in the index segments until they are merged.
-                s.execute(text("INSERT INTO chunks_fts(chunks_fts) VALUES('optimize')"))
+            if removed.get("fts_rows"):
+                # Deleted FTS5 rows leave their (blinded) terms in the index segments until they are merged.
+                fts.optimize(s)
             _refresh_versions(s, report)
             _mark(s, report, mark)
             tombstones = [ErasureRow(document_id=d.id, sha256=d.sha256, file_sha256=d.file_sha256, reason=reason,
@@ -236,10 +236,7 @@ def _removed(s: Session, store: Store, ids: list[str], count_only: bool) -> dict
         return {}
     chunk_ids = select(ChunkRow.id).where(ChunkRow.document_id.in_(ids))
     out: dict[str, int] = {}
-    if store.is_sqlite:
-        out["fts_rows"] = s.execute(_FTS_COUNT, {"docs": ids}).scalar_one()
-        if not count_only and out["fts_rows"]:
-            s.execute(_FTS_DELETE, {"docs": ids})
+    out["fts_rows"] = fts.count_documents(s, ids) if count_only else fts.delete_documents(s, ids)
     tables: list[tuple[str, Any, Any]] = [  # FTS and vectors first: they are found through the chunks
         ("vectors", ChunkVectorRow, ChunkVectorRow.chunk_id.in_(chunk_ids)),
         ("chunks", ChunkRow, ChunkRow.document_id.in_(ids)),
@@ -269,8 +266,8 @@ def _lineage(s: Session, ids: list[str], report: ErasureReport) -> None:
             report.warnings.append(f"dataset {ds.id}: its folder is missing, not checked for the document's rows")
             continue
         try:
-            rows = scan_dataset(folder, wanted)
-        except (OSError, ValueError) as e:
+            rows = scan_dataset(folder, wanted, keyring_of(s.get_bind().dialect))  # the store's keyring
+        except (OSError, ValueError, CiphertextError) as e:
             unchecked.append(ds.id)
             report.warnings.append(f"dataset {ds.id}: could not be read ({type(e).__name__}), not checked for "
                                    "the document's rows")

@@ -4,7 +4,8 @@ Dataset rows live in JSONL files on disk (`train.jsonl`, `dev.jsonl`, `test.json
 under `exports/FORMAT/SPLIT.jsonl`, one line per row in the same order). A row belongs to a document
 when its `document_id` is that document or one of its `chunk_ids` is one of that document's chunks
 (`DOC:NNNN`): a builder may quote another document's passage. Only files are read and written here
-(the vault stands below `data`, so nothing of `lextune.data` is imported).
+(the vault stands below `data`, so nothing of `lextune.data` is imported). Every file is sealed at rest
+(lextune.security.sealed_files, kind "dataset"): read through the keyring, written back sealed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
 
-from lextune.core.atomic import replace_dir, write_json
+from lextune.core.atomic import replace_dir
+from lextune.security.keyring import Keyring
+from lextune.security.sealed_files import DATASET, read_sealed_text, write_sealed_text
 
 SPLITS = ("train", "dev", "test")
 
@@ -52,12 +55,12 @@ def _belongs(line: str, doc_ids: set[str]) -> bool:
     return any(str(c).split(":", 1)[0] in doc_ids for c in row.get("chunk_ids") or [])
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(path: Path, keyring: Keyring | None) -> list[str]:
     # split("\n"), not splitlines(): U+2028 and friends may sit unescaped inside JSON strings.
-    return [ln for ln in path.read_text(encoding="utf-8").split("\n") if ln.strip()]
+    return [ln for ln in read_sealed_text(path, keyring, DATASET).split("\n") if ln.strip()]
 
 
-def scan_dataset(folder: Path, doc_ids: set[str]) -> dict[str, int]:
+def scan_dataset(folder: Path, doc_ids: set[str], keyring: Keyring | None = None) -> dict[str, int]:
     """Rows per split that come from these documents (0 everywhere: the dataset is not affected).
 
     Raises OSError or ValueError when a split file cannot be read: the caller reports it as unchecked.
@@ -66,7 +69,7 @@ def scan_dataset(folder: Path, doc_ids: set[str]) -> dict[str, int]:
     for split in SPLITS:
         path = folder / f"{split}.jsonl"
         if path.is_file():
-            n = sum(1 for ln in _lines(path) if _belongs(ln, doc_ids))
+            n = sum(1 for ln in _lines(path, keyring) if _belongs(ln, doc_ids))
             if n:
                 out[split] = n
     return out
@@ -80,7 +83,8 @@ def _counts(lines: Iterable[str]) -> dict[str, int]:
     return out
 
 
-def prepare_purge(folder: Path, doc_ids: set[str], mark: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+def prepare_purge(folder: Path, doc_ids: set[str], mark: dict[str, Any],
+                  keyring: Keyring | None = None) -> tuple[Path, dict[str, Any]]:
     """A full copy of the dataset folder without the documents' rows, beside it, not yet swapped in.
 
     Split files and the exports aligned with them are filtered line by line (the kept lines stay
@@ -88,8 +92,13 @@ def prepare_purge(folder: Path, doc_ids: set[str], mark: dict[str, Any]) -> tupl
     (sha256 over the train, dev and test lines in order) and the erasure is appended to its
     `erasures`. An export whose lines do not align with its split is removed (it is derived: export
     again). Returns (the temp folder, facts: counts, sha256, previous_sha256, exports_removed,
-    manifest). The caller swaps it in with `commit_purge`, or deletes it.
+    manifest). The caller swaps it in with `commit_purge`, or deletes it. Files are written back sealed
+    with `keyring` (default: the environment's store's).
     """
+    if keyring is None:
+        from lextune.security.sealed_files import keyring_for
+
+        keyring = keyring_for()
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".purge"))
     try:
         shutil.copytree(folder, tmp, dirs_exist_ok=True)
@@ -100,31 +109,32 @@ def prepare_purge(folder: Path, doc_ids: set[str], mark: dict[str, Any]) -> tupl
             path = tmp / f"{split}.jsonl"
             if not path.is_file():
                 continue
-            lines = _lines(path)
+            lines = _lines(path, keyring)
             keep = [not _belongs(ln, doc_ids) for ln in lines]
             kept = [ln for ln, k in zip(lines, keep) if k]
-            path.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
+            write_sealed_text(path, "".join(ln + "\n" for ln in kept), keyring, DATASET)
             kept_all.extend(kept)
             counts[split] = _counts(kept)
             for export in sorted((tmp / "exports").glob(f"*/{split}.*")) if (tmp / "exports").is_dir() else []:
-                ex_lines = _lines(export) if export.suffix == ".jsonl" else None
+                ex_lines = _lines(export, keyring) if export.suffix == ".jsonl" else None
                 if ex_lines is None or len(ex_lines) != len(lines):
                     export.unlink()
                     removed_exports.append(str(export.relative_to(tmp)))
                     continue
-                export.write_text("".join(ln + "\n" for ln, k in zip(ex_lines, keep) if k), encoding="utf-8")
+                write_sealed_text(export, "".join(ln + "\n" for ln, k in zip(ex_lines, keep) if k), keyring, DATASET)
         sha = hashlib.sha256("".join(ln + "\n" for ln in kept_all).encode("utf-8")).hexdigest()
         manifest_path = tmp / "manifest.json"
         manifest: dict[str, Any] = {}
         if manifest_path.is_file():
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest = json.loads(read_sealed_text(manifest_path, keyring, DATASET))
         previous = manifest.get("sha256")
         manifest["counts"] = {**{sp: {} for sp in manifest.get("counts", {})}, **counts}
         manifest["sha256"] = sha
         manifest["erasures"] = [*manifest.get("erasures", []),
                                 {**mark, "previous_sha256": previous, "sha256": sha,
                                  "exports_removed": removed_exports}]
-        write_json(manifest_path, manifest)
+        write_sealed_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n",
+                          keyring, DATASET)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -17,6 +17,7 @@ from typing import Any
 
 from lextune.core.errors import ConfigError, DatasetError
 from lextune.data.exporters import OPENAI_MIN_EXAMPLES, validate_openai_chat
+from lextune.security.sealed_files import DATASET, read_sealed_bytes
 from lextune.train.backends.base import JobEvent, RemoteJob, TrainingBackend
 from lextune.train.backends.errors import BackendCredentialsError, BackendError
 
@@ -171,8 +172,10 @@ class OpenAIBackend(TrainingBackend):
         ))
 
     def _upload(self, path: Path) -> str:
-        with self._call(f"upload {path}"), path.open("rb") as f:
-            return self._client.files.create(file=(path.name, f), purpose="fine-tune").id
+        # A snapshot lextune keeps sealed at rest is opened in memory: the provider gets the plaintext.
+        data = read_sealed_bytes(path, None, DATASET)
+        with self._call(f"upload {path}"):
+            return self._client.files.create(file=(path.name, data), purpose="fine-tune").id
 
     def _delete_files(self, file_ids: Any) -> None:
         for file_id in file_ids:
