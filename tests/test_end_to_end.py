@@ -28,6 +28,12 @@ def test_cli_flow_end_to_end(home, tiny_model_dir, tmp_path):
     assert "dataset ds-" in ok("data", "build", "--name", "clauses", "--builder", "clauses",
                                "--builder", "instructions", "--builder", "cited_qa", "--no-anonymize",
                                "--export", "openai", "--export", "alpaca")
+    # At rest the dataset's exports are sealed; `data export` gives a plaintext copy on request.
+    assert "plaintext files" in ok("data", "export", "clauses", "--out", str(tmp_path / "plain"))
+    from lextune.data.exporters import validate_openai_chat
+
+    plain = tmp_path / "plain" / "exports" / "openai" / "train.jsonl"
+    assert plain.read_text().startswith("{") and validate_openai_chat(plain) == []
     audit = ok("data", "audit", "--words")
     assert "audit page:" in audit
     replay = tmp_path / "replay.jsonl"

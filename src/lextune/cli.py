@@ -15,12 +15,15 @@ from rich.table import Table
 from lextune.cli_analyze import register as register_analyze
 from lextune.cli_audit import audit_app
 from lextune.cli_eval import eval_app
+from lextune.cli_keys import keys_app
 from lextune.cli_rag import register as register_ask
 from lextune.cli_serve import serve
+from lextune.cli_tenants import register as register_tenants
 from lextune.cli_train import jobs_app, train
 from lextune.cli_vault import register as register_vault
 from lextune.core.errors import LextuneError
 from lextune.progress import console, quiet_libraries, ticker
+from lextune.security.cli_guard import guard
 
 app = typer.Typer(help="Fine-tune open language models on your legal documents, privately.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -33,9 +36,11 @@ app.command()(train)  # train and jobs: lextune/cli_train.py
 app.add_typer(jobs_app, name="jobs")
 app.command()(serve)  # serve and audit served: lextune/cli_serve.py
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")  # rotate, status: lextune/cli_keys.py
 register_analyze(app)  # lextune analyze: lextune/cli_analyze.py
 register_ask(app)  # lextune ask: lextune/cli_rag.py
 register_vault(app)  # lextune vault forget: lextune/cli_vault.py
+register_tenants(app)  # lextune tenants|users|api-keys: lextune/cli_tenants.py
 pii_app = typer.Typer(help="The PII mapping: what anonymization replaced, for authorized users.", no_args_is_help=True)
 app.add_typer(pii_app, name="pii")
 out = console  # progress, warnings and tables go to stderr; results and JSON to stdout
@@ -165,6 +170,44 @@ def data_build(
               f"{sum(dd.get('near_duplicate_rows_dropped', {}).values())} near-duplicate rows dropped; "
               f"leakage check: passed", highlight=False)
     stdout.print(f"dataset {info.id} ({info.name}) at {info.path}")
+
+
+@data_app.command("export")
+def data_export(
+    dataset: Annotated[str, typer.Argument(help="Dataset id or name.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the plaintext copy (it must not exist).")],
+    what: Annotated[str, typer.Option("--what", help="exports (the --export formats built), splits (train/dev/test "
+                                      "JSONL), or all.")] = "exports",
+):
+    """Write a plaintext copy of a dataset's files for use outside lextune (a provider upload, a review).
+
+    The dataset folder itself stays sealed at rest; this copy is not, so it is audited and goes where you say.
+    """
+    from lextune.core import audit
+    from lextune.core.errors import ConfigError
+    from lextune.data.dataset import get_dataset
+    from lextune.security.sealed_files import DATASET, read_sealed_bytes, write_bytes_atomic
+
+    if what not in ("exports", "splits", "all"):
+        raise ConfigError(f"--what must be exports, splits or all, not {what!r}")
+    if out_dir.exists():
+        raise ConfigError(f"{out_dir}: exists already; give a new folder")
+    store = _store()
+    info = get_dataset(store, dataset)
+    src = Path(info.path)
+    files = []
+    if what in ("exports", "all") and (src / "exports").is_dir():
+        files += sorted(p for p in (src / "exports").rglob("*.jsonl") if p.is_file())
+    if what in ("splits", "all"):
+        files += sorted(p for p in src.glob("*.jsonl") if p.is_file())
+    if not files:
+        raise ConfigError(f"dataset {info.id} has no {what} to export"
+                          + (" (build it with --export openai|alpaca|sharegpt)" if what == "exports" else ""))
+    for f in files:
+        write_bytes_atomic(out_dir / f.relative_to(src), read_sealed_bytes(f, store.keyring, DATASET))
+    with store.session() as s:
+        audit.record(s, "dataset.export_plaintext", info.id, {"files": len(files), "what": what})
+    stdout.print(f"{len(files)} plaintext files of dataset {info.id} in {out_dir}")
 
 
 @data_app.command("audit")
@@ -356,6 +399,9 @@ def demo(
     from lextune.train.recipe import load_recipe
 
     run_demo(out_dir, recipe=load_recipe(recipe) if recipe else None)
+
+
+guard(app)  # every command checks the caller's role (lextune/security/cli_guard.py); keep it last
 
 
 def run() -> None:

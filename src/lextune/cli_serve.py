@@ -13,6 +13,17 @@ from lextune.progress import console
 stdout = Console()
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -36,7 +47,15 @@ def serve(
     cfg = load_serve_config(config)
     if base_model:
         cfg = cfg.model_copy(update={"base_model": base_model})
-    store = Store()
+    from lextune.core.config import root_settings
+    from lextune.security.tenancy import any_api_keys
+
+    store = Store(root_settings())  # the control plane: each request's API key picks its tenant's store
+    if not any_api_keys(store):
+        if not _loopback(host):
+            raise ConfigError(f"--host {host}: no API key exists yet, and without keys the service would answer "
+                              "anyone as the local admin; create one first (lextune api-keys create --user NAME)")
+        console.print("no API keys yet: answering requests from this machine as the local admin")
     chosen = None
     if engine == "vllm":
         if not vllm_url:

@@ -18,7 +18,7 @@ class CannedEngine:
     def __init__(self):
         self.calls: list[tuple[str, int, int, str]] = []
 
-    def generate_sync(self, model, conversations, max_new_tokens):
+    def generate_sync(self, model, conversations, max_new_tokens, store=None):
         self.calls.append((model, len(conversations), max_new_tokens, threading.current_thread().name))
         if model == "missing":
             raise LookupError("no model 'missing'")
@@ -116,7 +116,7 @@ def test_tiny_model_engine_runs_end_to_end(tiny_model_dir):
     model, tok, _ = load_base_model(str(tiny_model_dir))
 
     class TinyEngine:
-        def generate_sync(self, name, conversations, max_new_tokens):
+        def generate_sync(self, name, conversations, max_new_tokens, store=None):
             return generate(model, tok, conversations, max_new_tokens=min(max_new_tokens, 8)), {"model_version": name}
 
     app = FastAPI()

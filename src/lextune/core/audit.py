@@ -13,6 +13,7 @@ import getpass
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -54,7 +55,26 @@ def legacy_digest(prev_hash: str, ts: datetime, actor: str, action: str, target:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+# Who acts in this context (a request's API key user, the CLI's configured user); unset: the OS user.
+_ACTOR: ContextVar[str | None] = ContextVar("lextune_audit_actor", default=None)
+
+
+_PROCESS_ACTOR: list[str | None] = [None]
+
+
+def set_actor(actor: str | None) -> None:
+    """For the CLI process: every audit row it writes, from any thread, names this actor."""
+    _PROCESS_ACTOR[0] = actor
+
+
+def set_context_actor(actor: str | None) -> None:
+    """For one request (its context only: concurrent requests never see each other's actor)."""
+    _ACTOR.set(actor)
+
+
 def current_actor() -> str:
+    if (actor := _ACTOR.get() or _PROCESS_ACTOR[0]) is not None:
+        return actor
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers

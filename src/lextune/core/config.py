@@ -103,8 +103,53 @@ class Settings(BaseSettings):
             d.mkdir(parents=True, exist_ok=True)
 
 
-def get_settings() -> Settings:
-    """Settings as the environment says now (not cached: tests and the CLI switch homes)."""
+DEFAULT_TENANT = "default"
+
+
+def root_settings() -> Settings:
+    """The deployment's own settings (the default tenant's store holds the control plane)."""
     settings = Settings()
     settings.home = Path(os.path.expanduser(str(settings.home))).resolve()
     return settings
+
+
+def tenant_settings(root: Settings, tenant: str) -> Settings:
+    """The settings of one tenant's store: its own folder (tenants/<slug>) and database (a SQLite file
+    there, or its own schema on PostgreSQL), under the deployment's master and audit keys."""
+    if tenant == DEFAULT_TENANT:
+        return root
+    home = root.home / "tenants" / tenant
+    postgres = bool(root.database_url) and not root.database_url.startswith("sqlite")
+    return root.model_copy(update={
+        "home": home, "tenant": tenant,
+        "database_url": root.database_url if postgres else None,
+        # Named after the deployment's own schema, so two deployments sharing a database stay apart.
+        "database_schema": f"{root.database_schema or 'lextune'}_t_{tenant.replace('-', '_')}" if postgres else None,
+        "master_key_file": root.master_key_path, "audit_key_file": root.audit_key_path,
+        "audit_anchor_file": (root.audit_anchor_path.with_name(f"{tenant}.{root.audit_anchor_path.name}")
+                              if root.audit_anchor_file else None),
+    })
+
+
+def get_settings() -> Settings:
+    """Settings as the environment says now (not cached: tests and the CLI switch homes); with
+    LEXTUNE_TENANT set, that tenant's store."""
+    root = root_settings()
+    return tenant_settings(root, root.tenant)
+
+
+def child_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a child process that must open exactly the store of `settings` (a tenant's
+    included): every location spelled out, acting as that store's own local admin."""
+    env = {k: v for k, v in (os.environ if base is None else base).items() if k not in ("LEXTUNE_USER",)}
+    env.update({"LEXTUNE_HOME": str(settings.home), "LEXTUNE_TENANT": DEFAULT_TENANT,
+                "LEXTUNE_MASTER_KEY_FILE": str(settings.master_key_path),
+                "LEXTUNE_AUDIT_KEY_FILE": str(settings.audit_key_path),
+                "LEXTUNE_AUDIT_ANCHOR_FILE": str(settings.audit_anchor_path)})
+    for name, value in (("LEXTUNE_DATABASE_URL", settings.database_url),
+                        ("LEXTUNE_DATABASE_SCHEMA", settings.database_schema)):
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
+    return env

@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from lextune import __version__
 from lextune.core.store import Store
+from lextune.serve.auth import Gate
 from lextune.serve.config import ServeConfig
 from lextune.serve.engine import Engine
-from lextune.serve.openai_errors import error_response, install_error_handlers
+from lextune.serve.limits import BodyLimit
+from lextune.serve.openai_errors import install_error_handlers
 from lextune.serve.pool import ModelPool
 
 # Routers beside the inference routes: uploads and fine-tuning jobs, contract analysis.
@@ -42,22 +44,17 @@ def create_app(store: Store, config: ServeConfig | None = None, engine: Engine |
             yield
         finally:
             engine.stop()
+            gate.close()
 
     app = FastAPI(title="lextune", version=__version__, lifespan=lifespan)
-    app.state.store = store
+    app.state.store = store  # the default tenant's (the control plane's) store
+    app.state.gate = gate = Gate(store, config.rate_limit_per_minute, config.rate_limit_burst)
     app.state.config = config
     app.state.engine = engine
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        upload = request.url.path.startswith("/v1/files")
-        limit, key = ((config.max_upload_bytes, "max_upload_bytes") if upload
-                      else (config.max_request_bytes, "max_request_bytes"))
-        if length and length.isdigit() and int(length) > limit:
-            return error_response(413, f"request body of {length} bytes is over the limit of {limit} ({key})")
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_request_bytes=config.max_request_bytes,
+                       max_upload_bytes=config.max_upload_bytes)
 
     @app.get("/health")
     async def health() -> JSONResponse:

@@ -32,6 +32,9 @@ class ServeConfig(BaseModel):
     max_request_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
     max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="Limit for /v1/files uploads "
                                   "(training data).")
+    rate_limit_per_minute: int = Field(600, ge=1, description="Requests per minute per API key (429 beyond).")
+    rate_limit_burst: int = Field(60, ge=1, description="Requests an API key may send at once before the "
+                                  "per-minute rate applies.")
     scopes: dict[str, ScopeConfig] = Field(default_factory=dict, description="Per-scope settings; the "
                                            "'default' scope is what `model: active` uses.")
 

@@ -168,11 +168,11 @@ class Engine:
             raise
 
     def generate_sync(self, model: str, conversations: list[list[dict[str, str]]],
-                      max_new_tokens: int) -> tuple[list[str], dict]:
+                      max_new_tokens: int, store=None) -> tuple[list[str], dict]:
         """Blocking batch generation for server-side features (analysis): greedy answers + trace."""
         from lextune.serve.pool import resolve
 
-        target = resolve(self.store, model, self.default_base)
+        target = resolve(store or self.store, model, self.default_base)  # the request's tenant store
         events = [threading.Event() for _ in conversations]
         rows, errors = [], []
         for conv, ev in zip(conversations, events):

@@ -4,7 +4,6 @@ server, and its body (`python -m lextune.serve.fine_tuning_worker JOB`)."""
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import threading
 import traceback
 from pathlib import Path
 
+from lextune.core.config import child_env
 from lextune.core.records import utcnow
 from lextune.core.store import Store
 from lextune.core.tables import JobEventRow, TrainingJobRow
@@ -32,9 +32,7 @@ def api_dir(store: Store) -> Path:
 
 def start_worker(store: Store, job_id: str) -> None:
     """Start the job's training process and a thread that records how it ended if it could not say so."""
-    env = {**os.environ, "LEXTUNE_HOME": str(store.settings.home)}
-    if store.settings.database_url:
-        env["LEXTUNE_DATABASE_URL"] = store.settings.database_url
+    env = child_env(store.settings)  # the job's own tenant store, whatever this process's environment says
     log_path = api_dir(store) / f"{job_id}.log"
     try:
         with log_path.open("ab") as out:

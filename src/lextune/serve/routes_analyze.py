@@ -7,9 +7,10 @@ trace (which version answered) is returned under `lextune`.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +19,7 @@ from lextune.analysis.html import render_html
 from lextune.analysis.playbook import Playbook, default_playbook
 from lextune.analysis.records import AnalysisError
 from lextune.core.errors import NotFoundError
+from lextune.serve.auth import need, tenant_store
 
 router = APIRouter()
 
@@ -67,11 +69,9 @@ async def _document(request: Request, body: AnalyzeRequest) -> tuple[str, str]:
         return body.filename or "document", body.text
 
     def load() -> tuple[str, str]:
-        from lextune.core.store import Store
         from lextune.vault.vault import Vault
 
-        store = getattr(request.app.state, "store", None) or Store()
-        vault = Vault(store)
+        vault = Vault(tenant_store(request))
         text = vault.document_text(body.document_id)
         title = next((d.title for d in vault.documents() if d.id == body.document_id), body.document_id)
         return body.filename or title, text
@@ -83,7 +83,7 @@ async def _document(request: Request, body: AnalyzeRequest) -> tuple[str, str]:
                                                       "type": "not_found"}]) from None
 
 
-@router.post("/v1/lextune/analyze")
+@router.post("/v1/lextune/analyze", dependencies=[Depends(need("query"))])
 async def analyze(body: AnalyzeRequest, request: Request) -> dict[str, Any]:
     """Clauses by type with spans, playbook flags, summary and recommendations for one document."""
     name, text = await _document(request, body)
@@ -97,7 +97,8 @@ async def analyze(body: AnalyzeRequest, request: Request) -> dict[str, Any]:
         step = next(steps)
         while True:
             answers, trace = await run_in_threadpool(
-                engine.generate_sync, body.model, step.conversations, step.max_new_tokens)
+                partial(engine.generate_sync, store=tenant_store(request)), body.model, step.conversations,
+                step.max_new_tokens)
             traces.append(dict(trace or {}))
             step = steps.send(list(answers))
     except StopIteration as done:

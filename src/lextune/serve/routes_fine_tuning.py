@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import select
@@ -30,6 +30,7 @@ from lextune.core.errors import LextuneError, ModelError, NotFoundError
 from lextune.core.store import Store
 from lextune.core.tables import JobCheckpointRow, JobEventRow, ModelVersionRow, TrainingJobRow
 from lextune.serve import files_store
+from lextune.serve.auth import need, tenant_store
 from lextune.serve.fine_tuning_worker import api_dir as _api_dir
 from lextune.serve.fine_tuning_worker import mark_failed, running_workers, start_worker  # noqa: F401
 from lextune.serve.openai_errors import APIError, OpenAIRoute
@@ -121,7 +122,7 @@ class CreateJob(BaseModel):
 # ---- the job object ------------------------------------------------------------------------------
 
 def _store(request: Request) -> Store:
-    return request.app.state.store
+    return tenant_store(request)
 
 
 def _api_info(store: Store, job_id: str) -> dict[str, Any]:
@@ -197,7 +198,7 @@ def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[st
 
 # ---- routes --------------------------------------------------------------------------------------
 
-@router.post("")
+@router.post("", dependencies=[Depends(need("train"))])
 def create_job(request: Request, body: CreateJob) -> dict:
     """Validate the files and parameters, register the dataset, and start training in the background."""
     store = _store(request)
@@ -207,7 +208,7 @@ def create_job(request: Request, body: CreateJob) -> dict:
         if file_id is None:
             continue
         try:
-            record = files_store.get_file(store.settings.home, file_id)
+            record = files_store.get_file(store.settings.home, file_id, keyring=store.keyring)
         except NotFoundError:
             raise APIError(404, f"{field}: no file '{file_id}'", param=field, code="file_not_found") from None
         if record.purpose != "fine-tune":
@@ -280,7 +281,7 @@ def _reserve_version_name(store: Store, prefix: str) -> str:
     return f"{prefix}-v{max(taken, default=0) + 1}"
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(need("read"))])
 def list_jobs(request: Request, after: str | None = None,
               limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict:
     """Jobs, newest first; `metadata[KEY]=VALUE` query parameters keep the jobs whose metadata match."""
@@ -299,14 +300,14 @@ def list_jobs(request: Request, after: str | None = None,
     return _page(jobs, after, limit)
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", dependencies=[Depends(need("read"))])
 def retrieve_job(request: Request, job_id: str) -> dict:
     store = _store(request)
     refresh_liveness(store)
     return job_object(store, _row(store, job_id))
 
 
-@router.post("/{job_id}/cancel")
+@router.post("/{job_id}/cancel", dependencies=[Depends(need("train"))])
 def cancel_job(request: Request, job_id: str) -> dict:
     """Ask the job to stop before its next step (checkpoints are kept); it reads `cancelled` once stopped."""
     store = _store(request)
@@ -341,7 +342,7 @@ def _cursor(after: str | None, prefix: str) -> int | None:
     return int(after[len(prefix):])
 
 
-@router.get("/{job_id}/events")
+@router.get("/{job_id}/events", dependencies=[Depends(need("read"))])
 def list_events(request: Request, job_id: str, after: str | None = None,
                 limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict:
     """The job's log, newest first; `after` pages towards older events."""
@@ -357,7 +358,7 @@ def list_events(request: Request, job_id: str, after: str | None = None,
     return {"object": "list", "data": data, "has_more": len(events) > limit}
 
 
-@router.get("/{job_id}/checkpoints")
+@router.get("/{job_id}/checkpoints", dependencies=[Depends(need("read"))])
 def list_checkpoints(request: Request, job_id: str, after: str | None = None,
                      limit: Annotated[int, Query(ge=1, le=100)] = 10) -> dict:
     """Checkpoints still on disk (older ones are pruned as training goes), newest first."""

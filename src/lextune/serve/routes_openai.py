@@ -17,14 +17,15 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from lextune.core.errors import LextuneError, NotFoundError
+from lextune.serve.auth import need, tenant_store
 from lextune.serve.decode import Row
 from lextune.serve.engine import Engine
-from lextune.serve.openai_errors import OpenAIRoute
+from lextune.serve.openai_errors import APIError, OpenAIRoute
 from lextune.serve.pool import Target, resolve
 from lextune.serve.schemas import ChatRequest, CompletionRequest, EmbeddingRequest, LextuneOptions
 from lextune.serve.trace import record_served
@@ -43,31 +44,31 @@ def _sse(payload: dict[str, Any] | str) -> str:
 
 async def _resolve(request: Request, model: str) -> Target:
     st = request.app.state
-    return await run_in_threadpool(resolve, st.store, model, st.config.base_model)
+    return await run_in_threadpool(resolve, tenant_store(request), model, st.config.base_model)
 
 
 async def _audit(request: Request, request_id: str, route: str, trace: dict, user: str | None) -> None:
     client = request.client.host if request.client else None
-    await run_in_threadpool(record_served, request.app.state.store, request_id, route, trace, client, user)
+    await run_in_threadpool(record_served, tenant_store(request), request_id, route, trace, client, user)
 
 
 # ---------------------------------------------------------------------------- models
 
 
-@router.get("/models")
+@router.get("/models", dependencies=[Depends(need("read"))])
 async def list_models(request: Request) -> dict:
     from lextune.serve.model_cards import model_cards
 
     st = request.app.state
-    return {"object": "list", "data": await run_in_threadpool(model_cards, st.store, st.config.base_model)}
+    return {"object": "list", "data": await run_in_threadpool(model_cards, tenant_store(request), st.config.base_model)}
 
 
-@router.get("/models/{model_id:path}")
+@router.get("/models/{model_id:path}", dependencies=[Depends(need("read"))])
 async def get_model(model_id: str, request: Request) -> dict:
     from lextune.serve.model_cards import model_cards
 
     st = request.app.state
-    for card in await run_in_threadpool(model_cards, st.store, st.config.base_model):
+    for card in await run_in_threadpool(model_cards, tenant_store(request), st.config.base_model):
         if card["id"] == model_id:
             return card
     await _resolve(request, model_id)  # raises the 404 that lists what exists
@@ -104,6 +105,19 @@ class _Grounding:
         return answer.text, trace
 
 
+def _check_documents(store, ids: list[str]) -> None:
+    """Documents named by the request must be this tenant's: else 404, as for ids that never existed."""
+    from sqlalchemy import select
+
+    from lextune.core.tables import DocumentRow
+
+    with store.session() as s:
+        found = set(s.scalars(select(DocumentRow.id).where(DocumentRow.id.in_(ids))))
+    if missing := [i for i in ids if i not in found]:
+        raise APIError(404, f"no document {missing[0]!r} in the vault", param="lextune.documents",
+                       code="document_not_found")
+
+
 async def _prepare_chat(body: ChatRequest, request: Request):
     st = request.app.state
     engine: Engine = st.engine
@@ -118,7 +132,9 @@ async def _prepare_chat(body: ChatRequest, request: Request):
         from lextune.rag.grounding import retrieve as rag_retrieve
 
         question = _Grounding.question(messages)
-        retrieval = await run_in_threadpool(partial(rag_retrieve, document_ids=opts.documents), st.store, question,
+        if opts.documents:
+            await run_in_threadpool(_check_documents, tenant_store(request), opts.documents)
+        retrieval = await run_in_threadpool(partial(rag_retrieve, document_ids=opts.documents), tenant_store(request), question,
                                             opts.k or scope_cfg.k, opts.mode or scope_cfg.mode)
         grounding = _Grounding(retrieval)
         messages = grounded_messages(question, retrieval.passages)
@@ -141,7 +157,7 @@ async def _generate(engine: Engine, target: Target, row: Row, grounding: _Ground
     return grounding.finish(row.text)
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", dependencies=[Depends(need("query"))])
 async def chat_completions(body: ChatRequest, request: Request):
     engine: Engine = request.app.state.engine
     target, row, grounding = await _prepare_chat(body, request)
@@ -207,7 +223,7 @@ async def _chat_stream(body: ChatRequest, request: Request, target: Target, row:
 # ---------------------------------------------------------------------------- completions
 
 
-@router.post("/completions")
+@router.post("/completions", dependencies=[Depends(need("query"))])
 async def completions(body: CompletionRequest, request: Request):
     engine: Engine = request.app.state.engine
     if body.stream and len(body.prompts) != 1:
@@ -266,7 +282,7 @@ async def _completion_stream(body, request, target, row, request_id, trace) -> A
 # ---------------------------------------------------------------------------- embeddings
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", dependencies=[Depends(need("query"))])
 async def embeddings(body: EmbeddingRequest, request: Request):
     from lextune.serve.embedding import embed_texts
 

@@ -134,9 +134,9 @@ class VllmEngine:
         return row
 
     def generate_sync(self, model: str, conversations: list[list[dict[str, str]]],
-                      max_new_tokens: int) -> tuple[list[str], dict]:
+                      max_new_tokens: int, store=None) -> tuple[list[str], dict]:
         """Blocking answers for server-side features (analysis); vLLM batches the requests itself."""
-        target = resolve(self.store, model, self.default_base)
+        target = resolve(store or self.store, model, self.default_base)
         answers = []
         with httpx.Client(timeout=self._timeout) as client:
             for conv in conversations:
