@@ -234,3 +234,32 @@ def test_lextune_openai_backend_drives_a_lextune_server(store, dataset, tiny_mod
     served_data = get_dataset(server_store, served.dataset_id)
     assert served_data.counts == {"train": {"chat": 24}, "dev": {"chat": 6}, "test": {}}
     server_store.close()
+
+
+def test_a_tenants_job_trains_in_its_own_store(store, tiny_model_dir, monkeypatch):
+    """A job created with a tenant's API key trains in a child process on that tenant's store, under the
+    deployment's master key; the version is the tenant's alone."""
+    from lextune.core.config import tenant_settings
+    from lextune.security import tenancy
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    tenancy.create_tenant(store, "acme")
+    tenancy.add_user(store, "acme", "eve", "engineer")
+    _, key = tenancy.create_api_key(store, "acme", "eve")
+    with live_server(make_app(store)) as server, openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0,
+                                                                timeout=30) as client:
+        try:
+            train = client.files.create(file=("train.jsonl", chat_jsonl(12)), purpose="fine-tune")
+            job = client.fine_tuning.jobs.create(
+                model=str(tiny_model_dir), training_file=train.id, suffix="acme",
+                method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 4}}})
+            done = wait_for(client, job.id, lambda j: j.status in TERMINAL, timeout=120)
+            assert done.status == "succeeded", done.error
+            wait_for_exit(job.id)
+        finally:
+            stop_workers()
+    acme = Store(tenant_settings(store.settings, "acme"))
+    assert get_version(acme, "acme-v1").name == "acme-v1"
+    with pytest.raises(Exception, match="acme-v1"):
+        get_version(store, "acme-v1")  # not in the default tenant's registry
+    acme.close()
