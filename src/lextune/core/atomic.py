@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 
-def write_text(path: Path, text: str, mode: int | None = None) -> None:
-    """Write text to path through a temp file in the same folder and os.replace.
+def write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write bytes to path through a temp file in the same folder and os.replace.
 
     The temp file is private (0600, from mkstemp); pass `mode` for files meant to be shared.
     """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         if mode is not None:
@@ -30,6 +31,10 @@ def write_text(path: Path, text: str, mode: int | None = None) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text(path: Path, text: str, mode: int | None = None) -> None:
+    write_bytes(path, text.encode("utf-8"), mode)
 
 
 def write_json(path: Path, obj: Any) -> None:

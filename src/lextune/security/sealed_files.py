@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lextune.core import atomic
 from lextune.core.config import Settings, get_settings
 from lextune.security.keyring import FILE_MAGIC, CiphertextError, Keyring
 
@@ -137,20 +138,7 @@ def read_sealed_text(path: Path, keyring: Keyring | None, kind: str) -> str:
 
 def write_bytes_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
     """`data` to `path` through a private temp file in the same folder and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_bytes(path, data, mode)
 
 
 def write_sealed_bytes(path: Path, data: bytes, keyring: Keyring, kind: str) -> None:
@@ -245,15 +233,5 @@ def reseal_file(path: Path, keyring: Keyring, kind: str) -> str:
     after = path.stat()
     if (after.st_ino, after.st_mtime_ns, after.st_size) != (before.st_ino, before.st_mtime_ns, before.st_size):
         return "current"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(sealed)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, before.st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_bytes(path, sealed, before.st_mode & 0o777)
     return "resealed" if blob.startswith(FILE_MAGIC) else "sealed"
