@@ -88,6 +88,7 @@ class ErasureReport(BaseModel):
     other_versions: list[str] = Field(default_factory=list)  # versions of the document left in the vault
     now_latest: list[str] = Field(default_factory=list)  # earlier versions that became the latest again
     storage: dict[str, Any] = Field(default_factory=dict)  # how the database file was scrubbed
+    caches_cleared: list[str] = Field(default_factory=list)  # caches that could quote the document
     warnings: list[str] = Field(default_factory=list)
     audit_id: int | None = None
 
@@ -188,12 +189,30 @@ def _forget(store: Store, doc_id: str, reason: str, actor: str | None, all_versi
             hook(store, report.document_ids)
         except Exception as e:  # noqa: BLE001 - the erasure is committed; a stale cache is reported, not fatal
             report.warnings.append(f"after-forget hook {getattr(hook, '__name__', hook)} failed: {e}")
+    report.caches_cleared = _clear_caches(store)
     report.storage = scrub(store, vacuum=vacuum)
     if report.storage.get("wal_truncated") is False:
         report.warnings.append("the WAL file could not be truncated (another process is reading the vault): "
                                "deleted pages may linger in it until that process closes; run forget again "
                                "or `sqlite3 lextune.db 'PRAGMA wal_checkpoint(TRUNCATE)'` then")
     return report
+
+
+def _clear_caches(store: Store) -> list[str]:
+    """Delete the caches under the home whose entries can quote a document: the evaluation result cache
+    (model outputs keyed by prompts) and the teacher's default cache. Their entries are sealed, but
+    erasure means gone; they are only caches, rebuilt on demand."""
+    from lextune.data.teacher import CACHE_FILE
+    from lextune.evals.session import EVAL_CACHE
+
+    cleared = []
+    for name in (EVAL_CACHE, CACHE_FILE):
+        paths = [store.settings.home / f"{name}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")]
+        if any(p.exists() for p in paths):
+            for p in paths:
+                p.unlink(missing_ok=True)
+            cleared.append(name)
+    return cleared
 
 
 def _rmtree(path: Path) -> None:
