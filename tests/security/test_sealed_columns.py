@@ -58,6 +58,40 @@ def _db_bytes(store) -> bytes:
 @pytest.fixture()
 def planted(store, tmp_path):
     """Two documents, one holding the planted client, sentence and word in every sealed place."""
+    return _plant(store, tmp_path)
+
+
+@pytest.fixture()
+def planted_any(db_store, tmp_path):
+    """The same, on SQLite and on PostgreSQL."""
+    return _plant(db_store, tmp_path)
+
+
+def _raw_rows(store) -> bytes:
+    """Every row of every table of the store, as the database returns it (PostgreSQL: row::text)."""
+    from sqlalchemy import inspect
+
+    with store.engine.connect() as conn:
+        names = inspect(conn).get_table_names(schema=store.schema)
+        quote = (lambda t: f'"{store.schema}"."{t}"') if store.schema else (lambda t: f'"{t}"')
+        cast = "t::text" if store.engine.dialect.name == "postgresql" else "*"
+        out = []
+        for t in names:
+            for row in conn.execute(text(f"SELECT {cast} FROM {quote(t)} t")):
+                out.append(" ".join(v.decode("latin-1") if isinstance(v, bytes) else str(v) for v in row))
+    return "\n".join(out).lower().encode()
+
+
+def test_nothing_planted_is_in_any_row_and_retrieval_still_finds_it_on_each_backend(planted_any):
+    store, a, _ = planted_any
+    raw = _raw_rows(store)
+    assert b"[org_1]" in raw and a.encode() in raw  # the dump sees row data
+    assert not [w for w in PLANTED if w in raw]
+    top = retrieve(store, "When is the Zorblatt escrow released?", k=1, mode="bm25").passages
+    assert top and top[0].document_id == a and SENTENCE in top[0].text
+
+
+def _plant(store, tmp_path):
     folder = tmp_path / "Quixbottle matters"
     folder.mkdir()
     (folder / "quixbottle_zorblatt_escrow.txt").write_text(DOC_A)
