@@ -28,6 +28,9 @@ def register(app: typer.Typer) -> None:
             help="Ask a running `lextune serve` (its /v1 URL, e.g. http://127.0.0.1:8000/v1) instead of loading "
                  "the model here: the model stays warm between questions.")] = None,
         model: Annotated[str, typer.Option(help="With --server: active, a scope, a version or stock.")] = "active",
+        api_key: Annotated[str | None, typer.Option(
+            envvar="LEXTUNE_API_KEY", show_default=False,
+            help="With --server: your API key (or LEXTUNE_API_KEY); needed once the service has keys.")] = None,
     ):
         """Answer from retrieved passages with the active model; prints citation verdicts and the model used."""
         from lextune.core.store import Store
@@ -38,7 +41,7 @@ def register(app: typer.Typer) -> None:
         if mode not in MODES:
             raise typer.BadParameter(f"use one of: {', '.join(MODES)}", param_hint="--mode")
         if server:
-            _ask_server(server, model, question, k, mode)
+            _ask_server(server, model, question, k, mode, api_key)
             return
         store = Store()
         if mode == "hybrid":
@@ -65,13 +68,13 @@ def register(app: typer.Typer) -> None:
         stdout.print(f"answered by: {answer.model}", highlight=False, markup=False)
 
 
-def _ask_server(url: str, model: str, question: str, k: int, mode: str) -> None:
+def _ask_server(url: str, model: str, question: str, k: int, mode: str, api_key: str | None = None) -> None:
     """The same question through a running service (the official openai client), printed the same way."""
     import openai
 
     from lextune.core.errors import LextuneError
 
-    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=600)
+    client = openai.OpenAI(base_url=url, api_key=api_key or "none", max_retries=0, timeout=600)
     try:
         reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
                                                max_tokens=160, extra_body={"lextune": {"retrieve": True, "k": k,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 import openai
@@ -275,6 +276,16 @@ def test_retrieval_is_asked_per_request_or_by_the_scope_config(store, tiny_model
                                           server.base_url, "--mode", "bm25", "--k", "2"])
         assert by_cli.exit_code == 0, by_cli.output
         assert "retrieval: bm25" in by_cli.output and "answered by: stock:" in by_cli.output
+        # Once an API key exists, the service wants it: `ask --server` passes --api-key (or LEXTUNE_API_KEY).
+        from lextune.security import tenancy
+
+        tenancy.add_user(store, "default", "lee", "viewer")
+        _, key = tenancy.create_api_key(store, "default", "lee")
+        time.sleep(2.5)  # the service re-checks "no key exists yet" every 2 s
+        argv = ["ask", "Which law governs?", "--server", server.base_url, "--mode", "bm25", "--k", "1"]
+        refused = CliRunner().invoke(cli, argv)
+        assert refused.exit_code != 0 and "401" in str(refused.exception)
+        assert CliRunner().invoke(cli, [*argv, "--api-key", key]).exit_code == 0
     trace = scoped.model_extra["lextune"]
     assert trace["retrieved"] and trace["retrieval"]["mode"] == "bm25"  # the default scope's config
     shown = trace["retrieval"]["passages"][0]
