@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from lextune.core import audit, tables_security  # noqa: F401  (tables_security: its tables join Base)
+from lextune.core import audit, tables_review, tables_security  # noqa: F401  (their tables join Base)
 from lextune.core.config import Settings, get_settings
 from lextune.core.errors import ConfigError
 from lextune.core.tables import Base

@@ -7,7 +7,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy.types import TypeDecorator
 
-from lextune.core import tables_security  # noqa: F401  (registers the security tables on Base)
+from lextune.core import tables_review, tables_security  # noqa: F401  (registers their tables on Base)
 from lextune.core.tables import Base
 from lextune.migrations import CONNECTION, SCHEMA
 
