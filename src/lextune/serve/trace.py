@@ -14,13 +14,20 @@ SERVED = "serve.answer"
 
 
 def record_served(store: Store, request_id: str, route: str, trace: dict[str, Any], client: str | None,
-                  user: str | None) -> None:
+                  user: str | None, facts: dict[str, Any] | None = None, question: str | None = None) -> None:
+    """The audit row of one answer. `facts` (monitor/facts.py: lengths, latency_ms, refused, not_in_documents)
+    join its details; `question` never does: it goes sealed to the monitor's question log (topic drift)."""
     details = {"request_id": request_id, "route": route, "client": client, "user": user,
                **{k: trace.get(k) for k in ("model_version", "fine_tuned", "scope", "adapter")},
                "retrieved": trace.get("retrieved", []),
-               "cited": [c.get("chunk_id") for c in trace.get("citations", []) if c.get("supported")]}
+               "cited": [c.get("chunk_id") for c in trace.get("citations", []) if c.get("supported")],
+               **(facts or {})}
     with store.session() as s:
         audit.record(s, SERVED, trace.get("model_version_id") or trace.get("model_version") or "", details)
+    if question:
+        from lextune.monitor.questions import record_question
+
+        record_question(store, request_id, question)
 
 
 def served_answers(store: Store, limit: int = 50, version: str | None = None) -> list[dict[str, Any]]:
