@@ -1,0 +1,205 @@
+"""Who is looking at the review screen: an API key once at the login page, then a signed session cookie.
+
+The cookie (`lextune_review`, HttpOnly, SameSite=Strict, path /review) holds a token signed with
+HMAC-SHA256 under a random secret made per app (so a restart signs everyone out): the tenant, the user,
+the API key's public id, a nonce and an expiry; never the key itself. Every request re-reads the key's
+row, so a revoked key, a disabled user or a changed role takes effect at once, as with the API.
+An `Authorization: Bearer` header is accepted as well (scripts, the route-coverage tests); without any
+API key configured (local mode) the local admin of the default tenant is used, as the API does.
+
+Decisions are POSTs carrying a CSRF token derived from the session's nonce; requests authenticated by a
+bearer header need none (a browser never attaches that header by itself).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from lextune.core import audit
+from lextune.security.roles import Principal, local_admin
+from lextune.serve.auth import Gate, _default_gate
+from lextune.serve.openai_errors import APIError
+
+COOKIE = "lextune_review"
+COOKIE_PATH = "/review"
+SESSION_S = 8 * 3600  # a working day; then the key is asked for again
+_SECRET_LOCK = threading.Lock()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def app_secret(app) -> bytes:
+    """The app's signing secret: random, made on first use, kept in memory only."""
+    with _SECRET_LOCK:
+        secret = getattr(app.state, "review_secret", None)
+        if secret is None:
+            secret = app.state.review_secret = secrets.token_bytes(32)
+        return secret
+
+
+def sign(secret: bytes, payload: dict) -> str:
+    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    mac = _b64(hmac.new(secret, b"session:" + body.encode(), hashlib.sha256).digest())
+    return f"{body}.{mac}"
+
+
+def unsign(secret: bytes, token: str | None, now: float | None = None) -> dict | None:
+    """The payload of a token signed with `secret` and not expired, else None."""
+    if not token or token.count(".") != 1:
+        return None
+    body, mac = token.split(".")
+    expected = _b64(hmac.new(secret, b"session:" + body.encode(), hashlib.sha256).digest())
+    if not hmac.compare_digest(mac, expected):
+        return None
+    try:
+        payload = json.loads(_unb64(body))
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int):
+        return None
+    return payload if payload["exp"] > (time.time() if now is None else now) else None
+
+
+def csrf_token(secret: bytes, nonce: str) -> str:
+    return hmac.new(secret, b"csrf:" + nonce.encode(), hashlib.sha256).hexdigest()
+
+
+def new_session(principal: Principal) -> dict:
+    return {"t": principal.tenant, "u": principal.user, "k": principal.key_id, "n": secrets.token_hex(16),
+            "exp": int(time.time()) + SESSION_S}
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(COOKIE, token, max_age=SESSION_S, path=COOKIE_PATH, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
+
+
+def session_principal(gate: Gate, payload: dict) -> Principal | None:
+    """The principal a session names, as the database says now (None: key revoked, user or tenant disabled)."""
+    from lextune.core.tables_security import ApiKeyRow, TenantRow, UserRow
+
+    key_id = payload.get("k")
+    if key_id is None:  # a local-mode session: good only while no API key exists
+        return None if gate.keys_required() else local_admin()
+    with gate.root.session() as s:
+        row = s.get(ApiKeyRow, key_id)
+        if row is None or row.revoked_at is not None:
+            return None
+        user = s.get(UserRow, row.user_id)
+        tenant = s.get(TenantRow, user.tenant_id) if user else None
+        if user is None or user.disabled or tenant is None or tenant.disabled:
+            return None
+        if (tenant.slug, user.name) != (payload.get("t"), payload.get("u")):
+            return None
+        return Principal(tenant=tenant.slug, user=user.name, role=user.role, key_id=key_id)
+
+
+@dataclass
+class Viewer:
+    """The principal of one review-screen request, how it was authenticated, and its CSRF token."""
+
+    principal: Principal
+    via: str  # "session" | "bearer" | "local"
+    csrf: str = ""
+    new_cookie: str | None = None  # a fresh local-mode session to set on the response
+
+    def finish(self, request: Request, response: Response) -> Response:
+        if self.new_cookie:
+            set_session_cookie(request, response, self.new_cookie)
+        return response
+
+
+def wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _login_redirect(request: Request) -> HTTPException:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    from urllib.parse import quote
+
+    return HTTPException(303, "Sign in first.", headers={"Location": f"/review/login?next={quote(target, safe='')}"})
+
+
+def _identify(request: Request) -> Viewer:
+    """Runs in a thread: bearer header, else session cookie, else local mode, else 401 / the login page."""
+    gate = getattr(request.app.state, "gate", None) or _default_gate(request.app)
+    secret = app_secret(request.app)
+    authorization = request.headers.get("authorization")
+    if authorization:
+        return Viewer(gate.principal(authorization), via="bearer")  # 401 on a bad key, as the API
+    payload = unsign(secret, request.cookies.get(COOKIE))
+    if payload is not None and (principal := session_principal(gate, payload)) is not None:
+        return Viewer(principal, via="session", csrf=csrf_token(secret, payload["n"]))
+    if not gate.keys_required():
+        payload = new_session(local_admin())
+        return Viewer(local_admin(), via="local", csrf=csrf_token(secret, payload["n"]),
+                      new_cookie=sign(secret, payload))
+    if request.method == "GET" and wants_html(request):
+        raise _login_redirect(request)
+    raise APIError(401, "Sign in at /review/login, or send an API key.", code="invalid_api_key")
+
+
+def viewer_for(permission: str) -> Callable:
+    """The review screen's `need(permission)`: authenticate (cookie-aware), rate-limit, check the role, and
+    bind the tenant's store to request.state.store. Returns a Viewer."""
+
+    async def dependency(request: Request) -> Viewer:
+        viewer = getattr(request.state, "review_viewer", None)
+        if viewer is None:
+            viewer = await run_in_threadpool(_identify, request)
+            gate = getattr(request.app.state, "gate", None) or await run_in_threadpool(_default_gate, request.app)
+            key_id = viewer.principal.key_id
+            if key_id is not None and (wait := gate.limiter.take(key_id)) > 0:
+                raise APIError(429, f"Rate limit reached for this API key; retry in {wait:.1f}s.",
+                               code="rate_limit_exceeded")
+            request.state.review_viewer = viewer
+            request.state.principal = viewer.principal
+            request.state.store = await run_in_threadpool(gate.store, viewer.principal.tenant)
+            audit.set_context_actor(viewer.principal.actor if key_id else None)  # this request only
+        if not viewer.principal.can(permission):
+            raise APIError(403, f"Your role ({viewer.principal.role}) does not allow this ({permission}).",
+                           code="permission_denied")
+        return viewer
+
+    dependency.permission = permission  # type: ignore[attr-defined]  # read by the route-coverage test
+    return dependency
+
+
+def public() -> Callable:
+    """Declares a route open to anyone (the login page itself): no key, no role."""
+
+    async def dependency() -> None:
+        return None
+
+    dependency.permission = "public"  # type: ignore[attr-defined]  # declared, not forgotten
+    return dependency
+
+
+def check_csrf(request: Request, viewer: Viewer, presented: str | None) -> None:
+    """403 unless a cookie-authenticated POST carries its session's CSRF token."""
+    if viewer.via == "bearer":
+        return
+    if not presented or not viewer.csrf or not hmac.compare_digest(presented, viewer.csrf):
+        raise APIError(403, "Missing or stale form token; reload the page and try again.", code="csrf_failed")
