@@ -16,7 +16,10 @@ from lextune.cli_analyze import register as register_analyze
 from lextune.cli_audit import audit_app
 from lextune.cli_eval import eval_app
 from lextune.cli_keys import keys_app
+from lextune.cli_monitor import register as register_monitor
+from lextune.cli_privilege import register as register_privilege
 from lextune.cli_rag import register as register_ask
+from lextune.cli_retrain import register as register_retrain
 from lextune.cli_serve import serve
 from lextune.cli_tenants import register as register_tenants
 from lextune.cli_train import jobs_app, train
@@ -41,6 +44,9 @@ register_analyze(app)  # lextune analyze: lextune/cli_analyze.py
 register_ask(app)  # lextune ask: lextune/cli_rag.py
 register_vault(app)  # lextune vault forget: lextune/cli_vault.py
 register_tenants(app)  # lextune tenants|users|api-keys: lextune/cli_tenants.py
+register_retrain(app)  # lextune retrain, models canary|promote|rollback: lextune/cli_retrain.py
+register_privilege(app)  # lextune privilege run|log|eval: lextune/cli_privilege.py
+register_monitor(app)  # lextune monitor drift: lextune/cli_monitor.py
 pii_app = typer.Typer(help="The PII mapping: what anonymization replaced, for authorized users.", no_args_is_help=True)
 app.add_typer(pii_app, name="pii")
 out = console  # progress, warnings and tables go to stderr; results and JSON to stdout

@@ -73,9 +73,14 @@ CROSS_TENANT = [
     ("GET", "/v1/fine_tuning/jobs/{job_id}/checkpoints", "/v1/fine_tuning/jobs/ftjob-a1b2c3/checkpoints", None),
     ("POST", "/v1/fine_tuning/jobs", "/v1/fine_tuning/jobs", {"model": "stock", "training_file": "{file}"}),
     ("POST", "/v1/lextune/analyze", "/v1/lextune/analyze", {"document_id": "{doc}", "model": "stock"}),
+    # The review screen (an acme item asked for by beta: tests/serve/test_review_screen.py, with a real item)
+    ("GET", "/review/items/{item_id}", "/review/items/0123456789abcdef0123456789abcdef", None),
+    ("POST", "/review/items/{item_id}/decide", "/review/items/0123456789abcdef0123456789abcdef/decide", None),
 ]
-LISTINGS = [("GET", "/v1/models"), ("GET", "/v1/files"), ("GET", "/v1/fine_tuning/jobs")]
-NO_TENANT_RESOURCE = [("POST", "/v1/embeddings"), ("GET", "/health")]
+LISTINGS = [("GET", "/v1/models"), ("GET", "/v1/files"), ("GET", "/v1/fine_tuning/jobs"), ("GET", "/review/dashboard")]
+# The review queue's listing is checked per tenant in tests/serve/test_review_screen.py; sign-in is public.
+NO_TENANT_RESOURCE = [("POST", "/v1/embeddings"), ("GET", "/health"), ("GET", "/review"), ("GET", "/review/login"),
+                      ("POST", "/review/login"), ("POST", "/review/logout")]
 
 
 def _fill(value, world):

@@ -63,7 +63,8 @@ def service(store, tiny_model_dir, adapters):
 
 
 def _expected(tiny_model_dir, adapters, which: str | None, messages, max_new_tokens: int) -> str:
-    """The same answer computed without the service: transformers' own greedy generate."""
+    """The same answer computed without the service: transformers' own greedy generate (which strips the
+    text at both ends, as the service does not: compare stripped)."""
     from peft import PeftModel
 
     model, tok, _ = load_base_model(str(tiny_model_dir))
@@ -91,7 +92,7 @@ def test_each_model_field_answers_with_its_own_adapter(service, tiny_model_dir, 
         assert trace["fine_tuned"] is (which is not None)
         assert trace["adapter"] == (f"id-{which}" if which else None)
         answers[model] = r.choices[0].message.content
-        assert answers[model] == _expected(tiny_model_dir, adapters, which, QUESTION, 12), model
+        assert answers[model].strip() == _expected(tiny_model_dir, adapters, which, QUESTION, 12), model
     assert answers["active"] != answers["v-b"]  # the adapters really differ
     scoped = client.chat.completions.create(model="immigration/spousal", messages=QUESTION, max_tokens=4)
     assert scoped.model_extra["lextune"]["scope"] == "immigration/spousal"
@@ -197,7 +198,7 @@ def test_switching_the_active_version_under_load_never_mixes_models(service, sto
     assert len(results) == 24 and flips > 1
     assert {v for v, _ in results} == {"v-a", "v-b"}  # both served while switching
     for version, text in results:
-        assert text == expected[version], version
+        assert text.strip() == expected[version], version
 
 
 def test_mixed_adapters_share_one_batch_and_lru_evicts(store, tiny_model_dir, adapters):
@@ -220,11 +221,11 @@ def test_mixed_adapters_share_one_batch_and_lru_evicts(store, tiny_model_dir, ad
         engine = app.state.engine
         assert engine.rounds < 3  # at least two of the three were decoded together
         for model, which in (("v-a", "a"), ("v-b", "b"), ("stock", None)):
-            assert results[model] == _expected(tiny_model_dir, adapters, which, QUESTION, 8)
+            assert results[model].strip() == _expected(tiny_model_dir, adapters, which, QUESTION, 8)
         ask("v-a")
         ask("v-b")
         assert engine.pool.evictions >= 1  # one adapter kept: the other left and came back
-        assert results["v-b"] == _expected(tiny_model_dir, adapters, "b", QUESTION, 8)
+        assert results["v-b"].strip() == _expected(tiny_model_dir, adapters, "b", QUESTION, 8)
 
 
 def test_a_client_that_hangs_up_mid_stream_frees_its_slot(service):

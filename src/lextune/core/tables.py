@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lextune.core.records import utcnow
@@ -224,6 +224,35 @@ class ActiveModelRow(Base):
         ForeignKey("model_versions.id"), default=None
     )
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelActivationRow(Base):
+    """Activation history of a scope, newest last (lextune.registry.rollout): what `models rollback` undoes.
+
+    `action` is activate, stock, promote (a canary made active) or rollback; a rolled-back entry gets
+    `undone` set, so a second rollback steps one further back instead of swapping two versions."""
+
+    __tablename__ = "model_activations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(64), index=True)
+    model_version_id: Mapped[str | None] = mapped_column(String(32), default=None)  # None: the stock model
+    previous_version_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    action: Mapped[str] = mapped_column(String(16))
+    undone: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelCanaryRow(Base):
+    """Blue-green / A/B: a candidate answering `share` of a scope's alias requests, at most one per scope.
+
+    Which arm a request gets is a hash of the scope, the candidate and the request's routing key (its
+    user, else its request id), so one user always sees one model while the canary runs."""
+
+    __tablename__ = "model_canaries"
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
+    share: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class EvalRunRow(Base):

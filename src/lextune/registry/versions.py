@@ -10,7 +10,7 @@ from lextune.core import audit
 from lextune.core.errors import ConfigError, NotFoundError
 from lextune.core.records import ModelVersion, utcnow
 from lextune.core.store import Store
-from lextune.core.tables import ActiveModelRow, ModelVersionRow
+from lextune.core.tables import ActiveModelRow, ModelActivationRow, ModelCanaryRow, ModelVersionRow
 
 DEFAULT_SCOPE = "default"
 
@@ -71,10 +71,10 @@ def update_metrics(store: Store, version_id: str, metrics: dict) -> None:
         row.metrics = {**(row.metrics or {}), **metrics}
 
 
-def activate(store: Store, ref: str, scope: str = DEFAULT_SCOPE) -> ModelVersion:
-    """Make `ref` the one active version of `scope`, in one transaction."""
+def activate(store: Store, ref: str, scope: str = DEFAULT_SCOPE, action: str = "activate") -> ModelVersion:
+    """Make `ref` the one active version of `scope`, in one transaction (kept in the activation history)."""
     version = get_version(store, ref)
-    _set_active(store, version.id, scope)
+    _set_active(store, version.id, scope, action)
     return version
 
 
@@ -93,7 +93,11 @@ def check_scope(scope: str) -> None:
                           f"immigration/spousal), starting with a letter or digit; not {' or '.join(RESERVED_SCOPES)}")
 
 
-def _set_active(store: Store, version_id: str | None, scope: str) -> None:
+def _set_active(store: Store, version_id: str | None, scope: str, action: str | None = None) -> None:
+    """Switch `scope` to `version_id` (None: stock) and append to its activation history, one transaction.
+
+    `action` names the history entry (activate, stock, promote, rollback); a canary of the version
+    that becomes active ends, as it has nothing left to try."""
     check_scope(scope)
     with store.session() as s:
         row = s.get(ActiveModelRow, scope)
@@ -103,8 +107,20 @@ def _set_active(store: Store, version_id: str | None, scope: str) -> None:
         else:
             row.model_version_id = version_id
             row.updated_at = utcnow()
-        audit.record(s, "model.activate" if version_id else "model.stock", scope,
-                     {"from": previous, "to": version_id})
+        action = action or ("activate" if version_id else "stock")
+        s.add(ModelActivationRow(scope=scope, model_version_id=version_id, previous_version_id=previous,
+                                 action=action, created_at=utcnow()))
+        canary = s.get(ModelCanaryRow, scope)
+        ended = None
+        if canary is not None and canary.model_version_id == version_id:
+            ended = canary.model_version_id
+            s.delete(canary)
+        details = {"from": previous, "to": version_id}
+        if action not in ("activate", "stock"):
+            details["via"] = action
+        if ended:
+            details["canary_ended"] = ended
+        audit.record(s, "model.activate" if version_id else "model.stock", scope, details)
 
 
 def active_version(store: Store, scope: str = DEFAULT_SCOPE) -> ModelVersion | None:

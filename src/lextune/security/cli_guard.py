@@ -27,6 +27,9 @@ CLI_PERMISSIONS: dict[str, str] = {
     "users add": "admin", "users list": "admin", "users set": "admin",
     "api-keys create": "admin", "api-keys list": "admin", "api-keys revoke": "admin",
     "keys rotate": "admin", "keys status": "admin",
+    "privilege run": "data", "privilege log": "review", "privilege eval": "train",
+    "monitor drift": "review",
+    "retrain": "train", "models canary": "train", "models promote": "train", "models rollback": "train",
 }
 
 # Deployment-wide commands: only an admin of the default tenant (the installation's operator).

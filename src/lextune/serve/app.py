@@ -19,7 +19,7 @@ from lextune.serve.pool import ModelPool
 
 # Routers beside the inference routes: uploads and fine-tuning jobs, contract analysis.
 _ROUTERS = ["lextune.serve.routes_openai", "lextune.serve.routes_files", "lextune.serve.routes_fine_tuning",
-            "lextune.serve.routes_analyze"]
+            "lextune.serve.routes_analyze", "lextune.serve.routes_review"]
 
 
 def create_app(store: Store, config: ServeConfig | None = None, engine: Engine | None = None,

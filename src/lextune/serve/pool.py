@@ -9,6 +9,7 @@ can never hand it half of one model and half of another.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from lextune.core.store import Store
 from lextune.core.tables import ActiveModelRow
 from lextune.models.catalog import resolve_base_model
 from lextune.models.loading import base_model_dir, load_base_model, load_tokenizer
-from lextune.registry.versions import DEFAULT_SCOPE, active_version, list_versions
+from lextune.registry.versions import DEFAULT_SCOPE, active_version, get_version, list_versions
 
 ACTIVE = "active"
 STOCK = "stock"
@@ -51,6 +52,11 @@ class Target:
     base: str  # base model spec (catalog name, GGUF path or HF folder)
     version: ModelVersion | None
     scope: str | None  # the scope whose active model this is, when asked by alias
+    # While the scope runs a canary (lextune.registry.rollout): which arm answers ("active" or "canary"),
+    # the canary's share, and what the arm was drawn by ("key": the caller's routing key; "random").
+    arm: str | None = None
+    canary_share: float | None = None
+    routed_by: str | None = None
 
     @property
     def adapter(self) -> str | None:
@@ -63,7 +69,8 @@ class Target:
     def trace(self) -> dict:
         return {"model_version": self.name, "model_version_id": self.adapter,
                 "fine_tuned": self.version is not None, "scope": self.scope, "adapter": self.adapter,
-                "base_model": base_label(self.base)}
+                "base_model": base_label(self.base), "arm": self.arm,
+                **({"canary_share": self.canary_share, "routed_by": self.routed_by} if self.arm else {})}
 
 
 def scopes(store: Store) -> dict[str, str | None]:
@@ -72,13 +79,28 @@ def scopes(store: Store) -> dict[str, str | None]:
         return {r.scope: r.model_version_id for r in s.scalars(select(ActiveModelRow))}
 
 
-def resolve(store: Store, requested: str, default_base: str | None = None) -> Target:
-    """`active`, a scope alias, `stock` (or the base's name), a version name or id -> a Target."""
+def resolve(store: Store, requested: str, default_base: str | None = None, key: str | None = None) -> Target:
+    """`active`, a scope alias, `stock` (or the base's name), a version name or id -> a Target.
+
+    An alias of a scope running a canary resolves to the canary's candidate for its share of routing
+    keys (`key`: the request's user, else its id; one key always gets the same arm); without a key the
+    arm is drawn at random for this request."""
+    from lextune.registry.rollout import ARM_CANARY, arm_for, canaries
+
     base_name = resolve_base_model(default_base).name
     known_scopes = scopes(store)
-    if requested in (ACTIVE, *known_scopes):
+    running = canaries(store)
+    if requested in (ACTIVE, *known_scopes, *running):
         scope = DEFAULT_SCOPE if requested == ACTIVE else requested
         version = active_version(store, scope)
+        if scope in running:
+            candidate_id, share = running[scope]
+            routed_by = "key" if key else "random"
+            arm = arm_for(scope, candidate_id, key or uuid.uuid4().hex, share)
+            if arm == ARM_CANARY:
+                version = get_version(store, candidate_id)
+            return Target(requested, version.base_model if version else (default_base or base_name), version,
+                          scope, arm=arm, canary_share=share, routed_by=routed_by)
         return Target(requested, version.base_model if version else (default_base or base_name), version, scope)
     if requested in (STOCK, base_name, f"{STOCK}:{base_name}"):
         return Target(requested, default_base or base_name, None, None)

@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from lextune.core.errors import LextuneError, NotFoundError
+from lextune.monitor.facts import answer_facts
 from lextune.serve.auth import need, tenant_store
 from lextune.serve.decode import Row
 from lextune.serve.engine import Engine
@@ -42,14 +43,26 @@ def _sse(payload: dict[str, Any] | str) -> str:
     return f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n"
 
 
-async def _resolve(request: Request, model: str) -> Target:
+async def _resolve(request: Request, model: str, user: str | None = None) -> Target:
+    """The request's target; a canary's arm is chosen per user (the body's `user`, else the API key's user),
+    so one person always meets the same model while a canary runs."""
     st = request.app.state
-    return await run_in_threadpool(resolve, tenant_store(request), model, st.config.base_model)
+    principal = getattr(request.state, "principal", None)
+    key = user or (f"{principal.tenant}/{principal.user}" if principal and principal.key_id else None)
+    return await run_in_threadpool(partial(resolve, key=key), tenant_store(request), model, st.config.base_model)
 
 
-async def _audit(request: Request, request_id: str, route: str, trace: dict, user: str | None) -> None:
+async def _audit(request: Request, request_id: str, route: str, trace: dict, user: str | None,
+                 facts: dict | None = None, question: str | None = None) -> None:
     client = request.client.host if request.client else None
-    await run_in_threadpool(record_served, tenant_store(request), request_id, route, trace, client, user)
+    await run_in_threadpool(partial(record_served, facts=facts, question=question), tenant_store(request),
+                            request_id, route, trace, client, user)
+
+
+def _question(body: ChatRequest) -> str:
+    """The last user message: what the monitor's input length and topic mixture are about."""
+    users = [m["content"] for m in (m.as_chat() for m in body.messages) if m["role"] == "user"]
+    return users[-1] if users and isinstance(users[-1], str) else ""
 
 
 # ---------------------------------------------------------------------------- models
@@ -121,7 +134,7 @@ def _check_documents(store, ids: list[str]) -> None:
 async def _prepare_chat(body: ChatRequest, request: Request):
     st = request.app.state
     engine: Engine = st.engine
-    target = await _resolve(request, body.model)
+    target = await _resolve(request, body.model, body.user)
     opts = body.lextune or LextuneOptions()
     scope_cfg = st.config.scope(target.scope)
     retrieve = opts.retrieve if opts.retrieve is not None else scope_cfg.retrieve
@@ -159,15 +172,18 @@ async def _generate(engine: Engine, target: Target, row: Row, grounding: _Ground
 
 @router.post("/chat/completions", dependencies=[Depends(need("query"))])
 async def chat_completions(body: ChatRequest, request: Request):
+    started = time.perf_counter()
     engine: Engine = request.app.state.engine
     target, row, grounding = await _prepare_chat(body, request)
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
     if body.stream:
-        return StreamingResponse(_chat_stream(body, request, target, row, grounding, request_id),
+        return StreamingResponse(_chat_stream(body, request, target, row, grounding, request_id, started),
                                  media_type="text/event-stream")
     text, extra = await _generate(engine, target, row, grounding)
     trace = {**target.trace(), **extra, "request_id": request_id}
-    await _audit(request, request_id, "chat.completions", trace, body.user)
+    question = _question(body)
+    await _audit(request, request_id, "chat.completions", trace, body.user,
+                 answer_facts(started, question, text, row.usage(), extra), question)
     return {"id": request_id, "object": "chat.completion", "created": _now(), "model": target.name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": _finish(row), "logprobs": None}],
@@ -179,7 +195,7 @@ def _finish(row: Row) -> str:
 
 
 async def _chat_stream(body: ChatRequest, request: Request, target: Target, row: Row,
-                       grounding: _Grounding | None, request_id: str) -> AsyncIterator[str]:
+                       grounding: _Grounding | None, request_id: str, started: float) -> AsyncIterator[str]:
     engine: Engine = request.app.state.engine
     created = _now()
 
@@ -214,7 +230,9 @@ async def _chat_stream(body: ChatRequest, request: Request, target: Target, row:
             yield _sse({"id": request_id, "object": "chat.completion.chunk", "created": created,
                         "model": target.name, "choices": [], "usage": row.usage()})
         yield _sse("[DONE]")
-        await _audit(request, request_id, "chat.completions", trace, body.user)
+        question = _question(body)
+        await _audit(request, request_id, "chat.completions", trace, body.user,
+                     answer_facts(started, question, text, row.usage(), extra), question)
     finally:
         if not task.done():  # the client went away: the engine drops the row at its next token
             task.cancel()
@@ -225,10 +243,11 @@ async def _chat_stream(body: ChatRequest, request: Request, target: Target, row:
 
 @router.post("/completions", dependencies=[Depends(need("query"))])
 async def completions(body: CompletionRequest, request: Request):
+    started = time.perf_counter()
     engine: Engine = request.app.state.engine
     if body.stream and len(body.prompts) != 1:
         raise LextuneError("stream takes one prompt per request")
-    target = await _resolve(request, body.model)
+    target = await _resolve(request, body.model, body.user)
     rows = []
     for p in body.prompts:
         ids = await run_in_threadpool(engine.encode_text, target, p)
@@ -238,10 +257,10 @@ async def completions(body: CompletionRequest, request: Request):
     request_id = f"cmpl-{uuid.uuid4().hex}"
     trace = {**target.trace(), "retrieved": [], "citations": [], "request_id": request_id}
     if body.stream:
-        return StreamingResponse(_completion_stream(body, request, target, rows[0], request_id, trace),
+        return StreamingResponse(_completion_stream(body, request, target, rows[0], request_id, trace, started),
                                  media_type="text/event-stream")
     await asyncio.gather(*(engine.run(target, r) for r in rows))  # one batch on the worker
-    await _audit(request, request_id, "completions", trace, body.user)
+    await _audit(request, request_id, "completions", trace, body.user, *_completion_facts(started, body, rows))
     return {"id": request_id, "object": "text_completion", "created": _now(), "model": target.name,
             "choices": [{"index": i, "text": r.text, "finish_reason": _finish(r), "logprobs": None}
                         for i, r in enumerate(rows)],
@@ -250,7 +269,15 @@ async def completions(body: CompletionRequest, request: Request):
             "lextune": trace}
 
 
-async def _completion_stream(body, request, target, row, request_id, trace) -> AsyncIterator[str]:
+def _completion_facts(started: float, body: CompletionRequest, rows: list[Row]) -> tuple[dict, str]:
+    """Facts over all the prompts of one request (tokens and chars summed); the first prompt as its question."""
+    prompts = [p if isinstance(p, str) else "" for p in body.prompts]
+    usage = {k: sum(r.usage()[k] for r in rows) for k in ("prompt_tokens", "completion_tokens")}
+    facts = answer_facts(started, "".join(prompts), "".join(r.text for r in rows), usage)
+    return facts, prompts[0] if prompts else ""
+
+
+async def _completion_stream(body, request, target, row, request_id, trace, started) -> AsyncIterator[str]:
     engine: Engine = request.app.state.engine
     created = _now()
 
@@ -273,7 +300,7 @@ async def _completion_stream(body, request, target, row, request_id, trace) -> A
         task.result()
         yield chunk("", _finish(row), lextune=trace)
         yield _sse("[DONE]")
-        await _audit(request, request_id, "completions", trace, body.user)
+        await _audit(request, request_id, "completions", trace, body.user, *_completion_facts(started, body, [row]))
     finally:
         if not task.done():
             task.cancel()
