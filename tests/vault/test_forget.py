@@ -138,7 +138,7 @@ def test_forget_removes_everything_and_scrubs_the_file(vault, vacuum):
     blinded = [blinder(store.keyring).term(w.decode()).encode() for w in WORDS]
     assert all(b in _db_bytes(store) for b in blinded) and not any(w in _db_bytes(store) for w in WORDS)
 
-    from lextune.evals.session import EVAL_CACHE
+    from lextune.core.config import EVAL_CACHE
 
     (store.settings.home / EVAL_CACHE).write_bytes(b"cached outputs")  # may quote the document: must go
     report = forget_document(store, a, "erasure request 2026-03-01", vacuum=vacuum)

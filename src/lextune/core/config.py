@@ -104,6 +104,9 @@ class Settings(BaseSettings):
 
 
 DEFAULT_TENANT = "default"
+# Caches under the home whose entries can quote documents (erasure deletes them: vault/forget.py).
+EVAL_CACHE = "eval_cache.sqlite"  # evaluation results, values sealed (evals/result_cache.py)
+TEACHER_CACHE = "teacher_cache.jsonl"  # the teacher's default answer cache (data/teacher.py)
 
 
 def root_settings() -> Settings:

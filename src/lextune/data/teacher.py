@@ -22,7 +22,7 @@ from typing import Any, Literal, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from lextune.core.config import get_settings
+from lextune.core.config import TEACHER_CACHE, get_settings
 from lextune.core.errors import DatasetError
 from lextune.security.keyring import TEXT_PREFIX, CiphertextError, Keyring
 
@@ -32,7 +32,7 @@ ENV_BASE_URL = "LEXTUNE_TEACHER_BASE_URL"
 ENV_MODEL = "LEXTUNE_TEACHER_MODEL"
 ENV_API_KEY = "LEXTUNE_TEACHER_API_KEY"
 ANSWER_AAD = "teacher_cache.answer"
-CACHE_FILE = "teacher_cache.jsonl"
+CACHE_FILE = TEACHER_CACHE
 # Statuses worth asking again: rate limits and server-side trouble; any other 4xx will not improve.
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 30.0

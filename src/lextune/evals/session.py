@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lextune.core.config import EVAL_CACHE
 from lextune.core.errors import DatasetError
 from lextune.core.records import ModelVersion, utcnow
 from lextune.core.store import Store
@@ -29,7 +30,6 @@ from lextune.evals.tasks import make_task
 from lextune.evals.tasks.base import EvalTask
 
 Progress = Callable[[int], None]
-EVAL_CACHE = "eval_cache.sqlite"  # under the home; its values are sealed (evals/result_cache.py)
 
 
 @dataclass

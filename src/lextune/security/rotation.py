@@ -276,8 +276,8 @@ def reencrypt_files(store: Store, progress: Progress | None = None) -> tuple[Cou
 def reencrypt(store: Store, metadata: MetaData | None = None, batch: int = BATCH,
               progress: Progress | None = None) -> dict[str, Any]:
     """Columns, files, the evaluation cache: all sealed with the active key; then retire what seals nothing."""
+    from lextune.core.config import EVAL_CACHE
     from lextune.evals.result_cache import reseal_cache
-    from lextune.evals.session import EVAL_CACHE
 
     columns = reencrypt_columns(store, metadata, batch, progress)
     files, unreadable = reencrypt_files(store, progress)
@@ -292,8 +292,8 @@ def reencrypt(store: Store, metadata: MetaData | None = None, batch: int = BATCH
 
 def key_usage(store: Store, metadata: MetaData | None = None) -> dict[str | None, Counter]:
     """Per data key id (None: plaintext where a sealed value belongs): records, files, cache values."""
+    from lextune.core.config import EVAL_CACHE
     from lextune.evals.result_cache import cache_key_counts
-    from lextune.evals.session import EVAL_CACHE
 
     usage: dict[str | None, Counter] = {}
     keyring = store.keyring

@@ -144,6 +144,19 @@ def any_api_keys(root: Store) -> bool:
         return s.scalars(select(ApiKeyRow.key_id).limit(1)).first() is not None
 
 
+def key_principal(session, key_id: str) -> tuple[Principal, str] | None:
+    """Who key `key_id` acts as now, and its secret's hash; None when the key is unknown or revoked, or its
+    user or tenant disabled. Read on every request, so revocation and disabling apply at once."""
+    row = session.get(ApiKeyRow, key_id)
+    if row is None or row.revoked_at is not None:
+        return None
+    user = session.get(UserRow, row.user_id)
+    tenant = session.get(TenantRow, user.tenant_id) if user else None
+    if user is None or user.disabled or tenant is None or tenant.disabled:
+        return None
+    return Principal(tenant=tenant.slug, user=user.name, role=user.role, key_id=key_id), row.secret_hash
+
+
 class KeyVerifier:
     """Checks presented API keys. argon2 is slow on purpose (~50 ms), so a key verified once is
     remembered (by its sha256, in memory) and each request only re-reads the key's row: a revoked key
@@ -163,15 +176,10 @@ class KeyVerifier:
         key_id = m.group(1)
         digest = hashlib.sha256(presented.strip().encode()).hexdigest()
         with self.root.session() as s:
-            row = s.get(ApiKeyRow, key_id)
-            if row is None or row.revoked_at is not None:
-                return None
-            user = s.get(UserRow, row.user_id)
-            tenant = s.get(TenantRow, user.tenant_id) if user else None
-            if user is None or user.disabled or tenant is None or tenant.disabled:
-                return None
-            secret_hash = row.secret_hash
-            principal = Principal(tenant=tenant.slug, user=user.name, role=user.role, key_id=key_id)
+            found = key_principal(s, key_id)
+        if found is None:
+            return None
+        principal, secret_hash = found
         with self._lock:
             known = self._verified.get(digest) == key_id
         if not known:
@@ -190,7 +198,7 @@ def cli_principal(settings: Settings | None = None) -> Principal:
     tenant = check_slug(root.tenant)
     if root.user is None and tenant == DEFAULT_TENANT:
         return Principal(tenant=tenant, user="local-admin", role="admin")
-    store = Store(root if settings is not None else root_settings())
+    store = Store(root)
     try:
         with store.session() as s:
             t = _tenant(s, tenant)

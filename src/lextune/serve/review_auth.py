@@ -98,22 +98,17 @@ def clear_session_cookie(response: Response) -> None:
 
 def session_principal(gate: Gate, payload: dict) -> Principal | None:
     """The principal a session names, as the database says now (None: key revoked, user or tenant disabled)."""
-    from lextune.core.tables_security import ApiKeyRow, TenantRow, UserRow
+    from lextune.security.tenancy import key_principal
 
     key_id = payload.get("k")
     if key_id is None:  # a local-mode session: good only while no API key exists
         return None if gate.keys_required() else local_admin()
     with gate.root.session() as s:
-        row = s.get(ApiKeyRow, key_id)
-        if row is None or row.revoked_at is not None:
-            return None
-        user = s.get(UserRow, row.user_id)
-        tenant = s.get(TenantRow, user.tenant_id) if user else None
-        if user is None or user.disabled or tenant is None or tenant.disabled:
-            return None
-        if (tenant.slug, user.name) != (payload.get("t"), payload.get("u")):
-            return None
-        return Principal(tenant=tenant.slug, user=user.name, role=user.role, key_id=key_id)
+        found = key_principal(s, key_id)
+    if found is None:
+        return None
+    principal = found[0]
+    return principal if (principal.tenant, principal.user) == (payload.get("t"), payload.get("u")) else None
 
 
 @dataclass

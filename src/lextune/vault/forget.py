@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from lextune.core import audit
+from lextune.core.config import EVAL_CACHE, TEACHER_CACHE
 from lextune.core.errors import ConfigError, LextuneError, NotFoundError
 from lextune.core.records import utcnow
 from lextune.core.store import Store
@@ -202,11 +203,8 @@ def _clear_caches(store: Store) -> list[str]:
     """Delete the caches under the home whose entries can quote a document: the evaluation result cache
     (model outputs keyed by prompts) and the teacher's default cache. Their entries are sealed, but
     erasure means gone; they are only caches, rebuilt on demand."""
-    from lextune.data.teacher import CACHE_FILE
-    from lextune.evals.session import EVAL_CACHE
-
     cleared = []
-    for name in (EVAL_CACHE, CACHE_FILE):
+    for name in (EVAL_CACHE, TEACHER_CACHE):
         paths = [store.settings.home / f"{name}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")]
         if any(p.exists() for p in paths):
             for p in paths:
