@@ -9,6 +9,8 @@ from analysis_contracts import canned, contract
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from lextune.review.policy import ReviewPolicy
+from lextune.serve.config import ScopeConfig, ServeConfig
 from lextune.serve.routes_analyze import router
 
 TRACE = {"model_version": "v-canned", "fine_tuned": True, "scope": "default", "adapter": "id-canned"}
@@ -30,6 +32,8 @@ def client():
     app = FastAPI()
     app.include_router(router)
     app.state.engine = CannedEngine()
+    # Review off: this bare app has no store (the queue is tested in tests/serve/test_review_producers.py).
+    app.state.config = ServeConfig(scopes={"default": ScopeConfig(review=ReviewPolicy(tasks=[]))})
     with TestClient(app) as c:
         yield c, app
 
@@ -40,6 +44,7 @@ def test_text_is_analyzed_with_the_engine_trace(client):
     r = c.post("/v1/lextune/analyze", json={"text": text, "filename": "msa.txt"})
     assert r.status_code == 200, r.text
     body = r.json()
+    assert body["lextune"].pop("request_id").startswith("analysis-")
     assert body["lextune"] == TRACE and body["model"] == "v-canned" and body["document"] == "msa.txt"
     assert all(text[cl["start"]:cl["end"]] == cl["text"] for cl in body["clauses"])
     rules = {f["rule"] for f in body["flags"]}
@@ -109,7 +114,7 @@ def test_engine_errors_propagate(client):
         c.post("/v1/lextune/analyze", json={"text": contract(), "model": "missing"})
 
 
-def test_tiny_model_engine_runs_end_to_end(tiny_model_dir):
+def test_tiny_model_engine_runs_end_to_end(tiny_model_dir, store):
     from lextune.models.generation import generate
     from lextune.models.loading import load_base_model
 
@@ -122,7 +127,9 @@ def test_tiny_model_engine_runs_end_to_end(tiny_model_dir):
     app = FastAPI()
     app.include_router(router)
     app.state.engine = TinyEngine()
+    app.state.config, app.state.store = ServeConfig(), store  # the default review policy may queue
     with TestClient(app) as c:
         r = c.post("/v1/lextune/analyze", json={"text": contract(), "model": "stock"})
     assert r.status_code == 200, r.text
-    assert r.json()["lextune"] == {"model_version": "stock"} and r.json()["passages"] >= 4
+    trace = {k: v for k, v in r.json()["lextune"].items() if k not in ("request_id", "review")}
+    assert trace == {"model_version": "stock"} and r.json()["passages"] >= 4

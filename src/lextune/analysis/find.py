@@ -89,7 +89,8 @@ def clauses_from(text: str, candidates: list[Candidate], quotes: list[str] | Non
             spans = quoted or spans
         for s, e in spans:
             clauses.append(Clause(type=cand.clause_type, start=s, end=e, text=text[s:e], source="model",
-                                  section=cand.chunk.section, answer=cand.answer, verified=verified))
+                                  section=cand.chunk.section, answer=cand.answer, verified=verified,
+                                  passage_start=start, passage_end=end))
     return clauses, rejected
 
 
@@ -143,6 +144,7 @@ def keyword_clauses(text: str, chunks: list[ChunkSpan], wanted: list[str], found
         for c in chunks:
             if pattern.search(text, c.start, c.end):
                 out.append(Clause(type=clause_type, start=c.start, end=c.end, text=text[c.start:c.end],
-                                  source="keywords", section=c.section))
+                                  source="keywords", section=c.section, passage_start=c.start,
+                                  passage_end=c.end))
                 break
     return out

@@ -44,6 +44,9 @@ class Clause(BaseModel):
         "False: it answered but its quote is not in the passage (the span is the whole passage); "
         "None: not asked (no quote step). A 'Not found' answer drops the clause.")
     extracted: dict[str, Extracted] = Field(default_factory=dict)
+    # The passage the model was shown (document offsets): what a reviewer reads the clause in.
+    passage_start: int | None = Field(None, ge=0)
+    passage_end: int | None = Field(None, ge=0)
 
 
 class Span(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lextune.core.errors import ConfigError
 from lextune.core.yaml_config import describe_validation, read_yaml_mapping
+from lextune.review.policy import ReviewPolicy
 
 
 class ScopeConfig(BaseModel):
@@ -19,6 +20,8 @@ class ScopeConfig(BaseModel):
     retrieve: bool = Field(False, description="Answer from retrieved vault passages with verified citations.")
     k: int = Field(3, ge=1, le=20, description="Passages retrieved per question.")
     mode: Literal["hybrid", "bm25"] = Field("hybrid", description="BM25 alone, or BM25 + MiniLM vectors fused.")
+    review: ReviewPolicy = Field(default_factory=ReviewPolicy, description="Which of the scope's cited answers, "
+                                 "clause extractions and contract analyses go to the lawyers' review queue.")
 
 
 class ServeConfig(BaseModel):

@@ -7,21 +7,25 @@ trace (which version answered) is returned under `lextune`.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from functools import partial
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from lextune.analysis.analyze import AnalyzeOptions, analysis_steps
 from lextune.analysis.html import render_html
 from lextune.analysis.playbook import Playbook, default_playbook
 from lextune.analysis.records import AnalysisError
-from lextune.core.errors import NotFoundError
+from lextune.core.errors import LextuneError, NotFoundError
 from lextune.serve.auth import need, tenant_store
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 
 class AnalyzeRequest(BaseModel):
@@ -111,8 +115,34 @@ async def analyze(body: AnalyzeRequest, request: Request) -> dict[str, Any]:
     if len({t.get("model_version") for t in traces}) > 1:
         analysis.warnings.append("the model changed during the analysis (activated in between): "
                                  + ", ".join(sorted({str(t.get('model_version')) for t in traces})))
+    request_id = f"analysis-{uuid.uuid4().hex}"
+    trace = {**trace, "request_id": request_id}
+    analysis.trace = trace
+    queued = await _queue_for_review(request, analysis, trace, request_id, body.document_id)
+    if queued:
+        trace["review"] = queued
     out = analysis.model_dump(mode="json")
     out["lextune"] = trace
     if body.format == "json+html":
         out["html"] = render_html(analysis)
     return out
+
+
+async def _queue_for_review(request: Request, analysis, trace: dict[str, Any], request_id: str,
+                            document_id: str | None) -> dict[str, Any] | None:
+    """Send the clauses and flags the scope's review policy picks to the review queue; what the trace says."""
+    from lextune.review.candidates import enqueue
+    from lextune.review.from_analysis import analysis_candidates
+
+    scope = trace.get("scope")
+    policy = request.app.state.config.scope(scope).review
+    candidates = analysis_candidates(analysis, policy, request_id=request_id, matter=policy.matter or scope,
+                                     model_version=trace.get("model_version"), document_id=document_id)
+    if not candidates:
+        return None
+    try:
+        ids = await run_in_threadpool(enqueue, tenant_store(request), candidates)
+    except (SQLAlchemyError, LextuneError, ValueError) as e:  # the analysis is done: a queue failure must not lose it
+        log.error("review queue: analysis %s not queued: %s", request_id, e)
+        return {"error": "not queued"}
+    return {"items": ids, "why": sorted({c.extra["why"] for c in candidates})}

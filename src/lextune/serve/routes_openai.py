@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from lextune.core.errors import LextuneError, NotFoundError
@@ -32,6 +34,7 @@ from lextune.serve.schemas import ChatRequest, CompletionRequest, EmbeddingReque
 from lextune.serve.trace import record_served
 
 router = APIRouter(prefix="/v1", route_class=OpenAIRoute)
+log = logging.getLogger(__name__)
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -96,6 +99,7 @@ class _Grounding:
 
     def __init__(self, retrieval):
         self.retrieval = retrieval
+        self.answer = None  # the verified answer, once finished
 
     @staticmethod
     def question(messages: list[dict[str, str]]) -> str:
@@ -107,7 +111,7 @@ class _Grounding:
     def finish(self, raw: str) -> tuple[str, dict]:
         from lextune.rag.grounding import verify_answer
 
-        answer = verify_answer(raw, self.retrieval)
+        answer = self.answer = verify_answer(raw, self.retrieval)
         trace = {"retrieved": [p.chunk_id for p in self.retrieval.passages],
                  "citations": [c.model_dump() for c in answer.citations],
                  "refused": answer.refused, "refusal_reason": answer.reason,
@@ -116,6 +120,36 @@ class _Grounding:
                  "retrieval": {"mode": self.retrieval.mode, "confidence": self.retrieval.confidence,
                                "passages": [p.model_dump(exclude={"text"}) for p in self.retrieval.passages]}}
         return answer.text, trace
+
+
+def _queue_for_review(store, config, target: Target, grounding: _Grounding | None, request_id: str) -> dict | None:
+    """Send a cited answer to the review queue when its scope's policy says so; what the trace reports."""
+    from lextune.review.candidates import enqueue
+    from lextune.review.from_answers import cited_answer_candidate
+
+    if grounding is None or grounding.answer is None or not grounding.retrieval.passages:
+        return None
+    policy = config.scope(target.scope).review
+    trace = target.trace()
+    candidate = cited_answer_candidate(
+        grounding.retrieval.question, grounding.retrieval, grounding.answer, key=request_id,
+        model_version=trace.get("model_version"), matter=policy.matter or target.scope, request_id=request_id)
+    why = policy.why("cited_answer", candidate.confidence, request_id)
+    if why is None:
+        return None
+    candidate.extra["why"] = why
+    return {"item": enqueue(store, [candidate])[0], "why": why}
+
+
+async def _review(request: Request, target: Target, grounding: _Grounding | None, request_id: str) -> dict:
+    """{"review": {...}} for the trace when the answer was queued for review, else {}."""
+    try:
+        queued = await run_in_threadpool(_queue_for_review, tenant_store(request), request.app.state.config, target,
+                                         grounding, request_id)
+    except (SQLAlchemyError, LextuneError, ValueError) as e:  # the answer is verified and audited: a queue failure must not lose it
+        log.error("review queue: answer %s not queued: %s", request_id, e)
+        return {"review": {"error": "not queued"}}
+    return {"review": queued} if queued else {}
 
 
 def _check_documents(store, ids: list[str]) -> None:
@@ -180,7 +214,8 @@ async def chat_completions(body: ChatRequest, request: Request):
         return StreamingResponse(_chat_stream(body, request, target, row, grounding, request_id, started),
                                  media_type="text/event-stream")
     text, extra = await _generate(engine, target, row, grounding)
-    trace = {**target.trace(), **extra, "request_id": request_id}
+    trace = {**target.trace(), **extra, "request_id": request_id,
+             **await _review(request, target, grounding, request_id)}
     question = _question(body)
     await _audit(request, request_id, "chat.completions", trace, body.user,
                  answer_facts(started, question, text, row.usage(), extra), question)
@@ -224,7 +259,8 @@ async def _chat_stream(body: ChatRequest, request: Request, target: Target, row:
             return
         if grounding is not None:  # a verified answer is sent whole, once checked
             yield chunk({"content": text})
-        trace = {**target.trace(), **extra, "request_id": request_id}
+        trace = {**target.trace(), **extra, "request_id": request_id,
+                 **await _review(request, target, grounding, request_id)}
         yield chunk({}, _finish(row), lextune=trace)
         if body.stream_options and body.stream_options.include_usage:
             yield _sse({"id": request_id, "object": "chat.completion.chunk", "created": created,
