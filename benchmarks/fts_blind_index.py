@@ -1,4 +1,4 @@
-"""Benchmark: the blind full-text index (lextune.vault.fts) against a plain FTS5 'porter unicode61' index.
+"""Benchmark: the blind full-text index (lextune.core.fts) against a plain FTS5 'porter unicode61' index.
 
 Measured in one run, in one store, on the same chunks (CUAD train contracts ingested by lextune):
 - the FTS step of ingest, one transaction per document as `Vault.ingest` does: plain = INSERT of the chunk
@@ -31,12 +31,12 @@ from pathlib import Path
 import _corpus
 from sqlalchemy import create_engine, select, text
 
+from lextune.core import fts, fts_tokens
 from lextune.core.config import Settings
+from lextune.core.fts_query import fts_query
 from lextune.core.store import Store
 from lextune.core.tables import ChunkRow
 from lextune.rag.retrieve import CANDIDATES
-from lextune.vault import fts, fts_tokens
-from lextune.vault.search import fts_query
 from lextune.vault.vault import Vault
 
 REPO = Path(__file__).resolve().parent.parent

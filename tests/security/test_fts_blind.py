@@ -1,7 +1,7 @@
 """The blind full-text index: FTS5's tokens in Python, BM25 rankings as a plain FTS5 index gives them,
 on SQLite and PostgreSQL, no plaintext term in the index, and a plaintext index from before rebuilt.
 
-`python tests/security/test_fts_blind.py` rewrites src/lextune/vault/fts_unicode61.py from this SQLite.
+`python tests/security/test_fts_blind.py` rewrites src/lextune/core/fts_unicode61.py from this SQLite.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from lextune.core import fts
+from lextune.core.fts import ensure_fts, fts_query_terms, reindex_fts
+from lextune.core.fts_tokens import fold, raw_tokens, terms
 from lextune.core.store import Store
 from lextune.rag.retrieve import fts_query, retrieve
-from lextune.vault import fts
-from lextune.vault.fts import ensure_fts, fts_query_terms, reindex_fts
-from lextune.vault.fts_tokens import fold, raw_tokens, terms
 from lextune.vault.vault import Vault
 
 QUERIES = [

@@ -13,8 +13,9 @@ import typer
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from lextune.core import audit
+from lextune.core import audit, fts
 from lextune.core.errors import ConfigError, NotFoundError
+from lextune.core.fts_tokens import blinder
 from lextune.core.records import DatasetRow, ModelVersion, Redaction
 from lextune.core.tables import (
     AuditEventRow,
@@ -29,7 +30,6 @@ from lextune.data.redactions import save as save_redactions
 from lextune.rag import vectors
 from lextune.rag.retrieve import retrieve
 from lextune.registry.versions import register_version
-from lextune.vault import fts
 from lextune.vault.forget import (
     affected_by_erasure,
     forget_document,
@@ -37,7 +37,6 @@ from lextune.vault.forget import (
     forgotten_notice,
     plan_forget,
 )
-from lextune.vault.fts_tokens import blinder
 from lextune.vault.vault import Vault
 
 SECRET = "The Flurbogaster merger plan belongs to Zanzibarquux Holdings of Vexmoor."

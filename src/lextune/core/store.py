@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from lextune.core import audit, tables_review, tables_security  # noqa: F401  (their tables join Base)
 from lextune.core.config import Settings, get_settings
 from lextune.core.errors import ConfigError
+from lextune.core.fts import ensure_fts
 from lextune.core.tables import Base
 from lextune.migrations.runner import migrate
 from lextune.security.sealed_types import KEYRING_ATTR
 from lextune.security.store_keys import load_keyring
-from lextune.vault.fts import ensure_fts
 
 # Tenant slugs become schema names: quoted where needed, so hyphens are fine; quotes never are.
 _SCHEMA_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}")

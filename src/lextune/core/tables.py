@@ -4,7 +4,7 @@ Client text is sealed at rest (lextune.security.sealed_types): document text, ti
 chunks, annotations, defined terms, the PII mapping, split units (client/matter names), evaluation
 predictions, job messages (an exception can quote a training row) and embeddings. Sealing is randomised:
 no SQL may filter, order or compare on those columns. Lookups use blind indexes instead (documents.source_key,
-the full-text index in lextune.vault.fts). The database types stay Text/JSON/LargeBinary, as the migrations made them.
+the full-text index in lextune.core.fts). The database types stay Text/JSON/LargeBinary, as the migrations made them.
 """
 
 from __future__ import annotations

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from lextune.core import fts
 from lextune.core.records import Document, Redaction
 from lextune.core.store import Store
 from lextune.core.tables import ChunkRow
 from lextune.data.builders.base import DocView, Passage, redacted_slice
 from lextune.data.redactions import count_by_type, redactions_for
 from lextune.data.splits import Split
-from lextune.vault import fts
 from lextune.vault.dedup import cluster_near_duplicates, is_current, signature_bytes, signature_from_bytes
 from lextune.vault.vault import Vault
 

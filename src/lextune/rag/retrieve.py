@@ -1,4 +1,4 @@
-"""Retrieval: BM25 over the vault's blind full-text index (lextune.vault.fts), optionally fused with dense MiniLM vectors by reciprocal rank.
+"""Retrieval: BM25 over the vault's blind full-text index (lextune.core.fts), optionally fused with dense MiniLM vectors by reciprocal rank.
 
 The mode ("bm25" or "hybrid") is asked for per request and reported in every `Retrieval`; nothing falls
 back silently. No cross-encoder reranker is bundled (nothing may be downloaded), so there is no rerank
@@ -15,7 +15,9 @@ import numpy as np
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from lextune.core import fts
 from lextune.core.errors import LextuneError
+from lextune.core.fts_query import fts_query
 from lextune.core.records import Chunk
 from lextune.core.store import Store
 from lextune.core.tables import ChunkRow, DocumentRow
@@ -23,8 +25,6 @@ from lextune.rag.embeddings import Embedder, get_embedder
 from lextune.rag.records import MODES, Passage, Retrieval
 from lextune.rag.text import content_words
 from lextune.rag.vectors import dense_search, embed_chunks, missing_chunks
-from lextune.vault import fts
-from lextune.vault.search import fts_query
 from lextune.vault.vault import naming_unreadable
 
 __all__ = ["DEFAULT_K", "MIN_CONFIDENCE", "PASSAGE_CHARS", "Hit", "fts_query", "retrieve", "rrf", "search",

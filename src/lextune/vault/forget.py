@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from lextune.core import audit
+from lextune.core import audit, fts
 from lextune.core.config import EVAL_CACHE, TEACHER_CACHE
 from lextune.core.errors import ConfigError, LextuneError, NotFoundError
 from lextune.core.records import utcnow
@@ -42,7 +42,6 @@ from lextune.core.tables import (
 )
 from lextune.security.keyring import CiphertextError
 from lextune.security.sealed_types import keyring_of
-from lextune.vault import fts
 from lextune.vault.forget_datasets import AffectedDataset, commit_purge, prepare_purge, scan_dataset
 
 ACTION = "vault.forget"

@@ -22,13 +22,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, insert, select, update
 from sqlalchemy.orm import Session, defer
 
-from lextune.core import audit
+from lextune.core import audit, fts
 from lextune.core.errors import NotFoundError
 from lextune.core.records import Chunk, ClauseAnnotation, DefinedTerm, Document
 from lextune.core.store import Store
 from lextune.core.tables import AnnotationRow, ChunkRow, DefinedTermRow, DocumentRow
 from lextune.security.keyring import CiphertextError, Keyring
-from lextune.vault import fts
 from lextune.vault.dedup import NearDupIndex, is_current, signature_bytes, signature_from_bytes
 from lextune.vault.forget import refuse_forgotten
 from lextune.vault.ingest_worker import PreparedDocument, PreparedFile, prepare_file

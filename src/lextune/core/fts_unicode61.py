@@ -1,4 +1,4 @@
-"""SQLite FTS5's unicode61 tokenizer (remove_diacritics=1) as data, for lextune.vault.fts_tokens.
+"""SQLite FTS5's unicode61 tokenizer (remove_diacritics=1) as data, for lextune.core.fts_tokens.
 
 Generated from SQLite 3.40.1 by tests/security/test_fts_blind.py (unicode61_table): which code points
 are token characters, which are diacritics dropped inside a token, and what each token character folds to.

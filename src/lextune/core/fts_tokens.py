@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable
 from functools import lru_cache
 
-from lextune.vault import fts_unicode61 as table
+from lextune.core import fts_unicode61 as table
 
 _MAX_STEM_BYTES = 64  # FTS5 passes longer (and under 3-byte) tokens through unstemmed
 _CACHE_LIMIT = 1_000_000  # a vault's vocabulary is far smaller; the bound only stops a runaway

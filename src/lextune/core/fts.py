@@ -1,7 +1,7 @@
 """Full-text index of chunks (BM25) over blinded tokens: one place for its DDL, writes and searches.
 
 Chunk text is sealed in the database, so the index cannot hold it either. lextune tokenizes as FTS5's
-'porter unicode61' did (lextune.vault.fts_tokens) and stores each term as Keyring.blind(term), a keyed
+'porter unicode61' did (lextune.core.fts_tokens) and stores each term as Keyring.blind(term), a keyed
 hash: equal terms stay equal, so BM25 over the blinded index ranks exactly as it did over the text; the
 words themselves are not in the file. Queries are blinded the same way.
 
@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, bindparam, select, text
 from sqlalchemy.orm import Session
 
+from lextune.core.fts_query import query_words
+from lextune.core.fts_tokens import blinder, raw_tokens, terms
 from lextune.core.tables import ChunkRow
-from lextune.vault.fts_tokens import blinder, raw_tokens, terms
-from lextune.vault.search import query_words
 
 if TYPE_CHECKING:
     from lextune.core.store import Store
@@ -242,7 +242,7 @@ def optimize(session: Session) -> None:
 def fts_query_terms(question: str) -> list[list[str]]:
     """The question as the index sees it, unblinded: one phrase (its terms) per searched word.
 
-    Words as lextune.vault.search.fts_query picks them; each becomes the phrase FTS5 would make of it
+    Words as lextune.core.fts_query.fts_query picks them; each becomes the phrase FTS5 would make of it
     (usually one term; "e_mail" is the phrase e, mail). Words stemming alike stay separate phrases,
     as they were separate quoted strings in the FTS5 query (BM25 counts them twice, and so do we).
     """
