@@ -74,17 +74,23 @@ def analyze(
                                                         "keywords (marked 'keywords').")] = False,
     summarize: Annotated[bool, typer.Option(help="Also ask the model for a short summary.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Passages per model call.")] = 8,
+    review: Annotated[bool, typer.Option(help="Send every clause the model typed and every flag to the "
+                                              "lawyers' review queue (the screen at /review).")] = False,
+    matter: Annotated[str | None, typer.Option(help="Matter name put on queued review items.")] = None,
 ):
     """Analyze a contract: clauses found by the model with spans, flags from the playbook, recommendations."""
     try:
-        _analyze(file, playbook, json_out, html_out, model, scope, verify, keyword_fallback, summarize, batch_size)
+        analysis = _analyze(file, playbook, json_out, html_out, model, scope, verify, keyword_fallback, summarize,
+                            batch_size)
+        if review:
+            _queue(analysis, matter)
     except LextuneError as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
 def _analyze(file, playbook_path, json_out, html_out, model, scope, verify, keyword_fallback, summarize,
-             batch_size) -> None:
+             batch_size):
     from lextune.analysis import AnalyzeOptions, analyze_document, load_playbook, read_document, render_html
 
     # Bad input fails before the model is loaded.
@@ -105,6 +111,28 @@ def _analyze(file, playbook_path, json_out, html_out, model, scope, verify, keyw
         if path is not None:
             _write(path, content())
     _print(analysis)
+    return analysis
+
+
+def _queue(analysis, matter: str | None) -> None:
+    """Every model clause and flag of the analysis into the review queue (the service samples; a person
+    asking for review here wants all of it)."""
+    import uuid
+
+    from lextune.core.store import Store
+    from lextune.review.candidates import enqueue
+    from lextune.review.from_analysis import analysis_candidates
+    from lextune.review.policy import ReviewPolicy
+
+    candidates = analysis_candidates(
+        analysis, ReviewPolicy(sample_rate=1.0), request_id=f"cli-analysis-{uuid.uuid4().hex}", matter=matter,
+        model_version=str(analysis.trace.get("model_version") or analysis.model))
+    store = Store()
+    try:
+        ids = enqueue(store, candidates)
+    finally:
+        store.close()
+    console.print(f"review: {len(ids)} item(s) queued (clauses and flags) for /review", highlight=False)
 
 
 def _write(path: Path, content: str) -> None:

@@ -60,6 +60,25 @@ def test_cli_writes_json_and_html_and_prints_flags(contract_file, tmp_path, fake
     assert "Governing Law" in result.stdout and "4 flag(s)" in result.stdout
 
 
+def test_review_flag_queues_every_model_clause_and_flag(contract_file, store, fake_model):
+    from sqlalchemy import select
+
+    from lextune.core.tables_review import ReviewItemRow
+
+    result = _run(str(contract_file), "--review", "--matter", "Acme MSA")
+    assert result.exit_code == 0, result.output
+    with store.session() as s:
+        rows = list(s.scalars(select(ReviewItemRow)))
+    tasks = {r.task for r in rows}
+    assert tasks == {"clause_extraction", "contract_analysis"} and {r.matter for r in rows} == {"Acme MSA"}
+    assert f"review: {len(rows)} item(s) queued" in result.stderr
+    text = contract_file.read_text()
+    for r in rows:
+        if r.span_start is not None:  # the highlighted words are the clause or phrase in the document
+            assert r.source_text[r.span_start:r.span_end] in text
+    assert any(r.output["label"] == "required:Cap on Liability" and r.span_start is None for r in rows)
+
+
 def test_corrupt_file_is_one_line_naming_the_file_before_any_model(tmp_path, fake_model):
     bad = tmp_path / "contract.pdf"
     bad.write_bytes(b"%PDF-1.4 garbage")
