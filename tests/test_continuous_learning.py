@@ -186,3 +186,25 @@ def test_corrections_flow_into_a_candidate_the_gate_judges(home, tiny_model_dir,
     assert "active: clauses-v1" in ok("models", "rollback")
     assert active_version(store).name == "clauses-v1"
     store.close()
+
+
+def test_include_unmatched_reaches_the_corrections_build(home, monkeypatch):
+    """Items with no vault document (an analysis of a file) only train with --include-unmatched."""
+    from types import SimpleNamespace
+
+    from lextune.data import dataset as dataset_module
+    from lextune.train import retrain as retrain_module
+
+    seen = []
+
+    def build(store, base_ds, since, anonymize, include_unmatched=False):
+        seen.append(include_unmatched)
+        raise retrain_module.DatasetError("stopped after the corrections build")
+
+    monkeypatch.setattr(retrain_module, "_build_corrections", build)
+    monkeypatch.setattr(dataset_module, "get_dataset", lambda store, ref=None: SimpleNamespace(id="ds-x"))
+    runner = CliRunner()
+    for flag in ([], ["--include-unmatched"]):
+        result = runner.invoke(app, ["retrain", *flag])
+        assert result.exit_code != 0 and "stopped after the corrections build" in str(result.exception)
+    assert seen == [False, True]

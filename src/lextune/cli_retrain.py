@@ -45,6 +45,9 @@ def retrain(
     dataset: Annotated[str | None, typer.Option(help="Dataset to extend (default: the active version's, else the "
                                                 "newest).")] = None,
     since: Annotated[str | None, typer.Option(help="Only corrections reviewed since this ISO time.")] = None,
+    include_unmatched: Annotated[bool, typer.Option(help="Also learn from reviewed items whose document is not "
+                                                    "in the dataset (e.g. a contract analysed from a file): "
+                                                    "train split only, not anonymized by the vault's policy.")] = False,
     base_model: Annotated[str | None, typer.Option(help="Override the recipe's base model.")] = None,
     name: Annotated[str | None, typer.Option(help="Name of the candidate version.")] = None,
     limit: Annotated[int | None, typer.Option(help="Score only the first N examples of each task.")] = None,
@@ -66,6 +69,7 @@ def retrain(
     with ticker("retraining") as t:
         result = run(_store(), scope, load_recipe(recipe) if recipe else None, replay_share=replay_share,
                      replay_source=replay_source, policy=policy, gate_path=gate, dataset=dataset, since=since,
+                     include_unmatched=include_unmatched,
                      base_model=base_model, name=name, limit=limit, sample=sample, n_resamples=resamples,
                      task_options=_task_options(option), on_status=t.info, on_step=t.step)  # type: ignore[arg-type]
     if json_out:

@@ -37,6 +37,7 @@ def retrain(
     store: Store, scope: str = "default", recipe: Recipe | None = None, *, replay_share: float | None = None,
     replay_source: Path | None = None, policy: Policy = "propose", gate_path: Path | None = None,
     dataset: str | None = None, since: Any = None, anonymize: bool | None = None, base_model: str | None = None,
+    include_unmatched: bool = False,
     limit: int | None = None, sample: int | None = None, n_resamples: int = 1000, name: str | None = None,
     task_options: dict[str, Any] | None = None, on_status: Callable[[str], None] | None = None, on_step=None,
 ) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def retrain(
         audit.record(s, "retrain.start", scope, {"previous": previous.id if previous else None,
                                                  "dataset": base_ds.id, "policy": policy})
     status("building the corrections' rows")
-    corrections = _build_corrections(store, base_ds, since, anonymize)
+    corrections = _build_corrections(store, base_ds, since, anonymize, include_unmatched)
     merged, summary = _merge(store, base_ds, corrections, replay_share, replay_source)
     status(f"training on {merged.counts.get('train', {})}")
     rec = recipe or (Recipe.model_validate(previous.recipe) if previous else Recipe())
@@ -102,7 +103,8 @@ def _card(v: ModelVersion | None) -> dict[str, Any] | None:
     return {"id": v.id, "name": v.name, "dataset": v.dataset_id} if v else None
 
 
-def _build_corrections(store: Store, base_ds: DatasetInfo, since: Any, anonymize: bool | None) -> DatasetInfo:
+def _build_corrections(store: Store, base_ds: DatasetInfo, since: Any, anonymize: bool | None,
+                       include_unmatched: bool = False) -> DatasetInfo:
     """The corrections' own dataset, built with the base dataset's split and anonymization settings."""
     from lextune.data.builders.corrections import CURRENT_STORE
     from lextune.data.dataset import BuildConfig, build_dataset, read_manifest
@@ -114,7 +116,9 @@ def _build_corrections(store: Store, base_ds: DatasetInfo, since: Any, anonymize
     cfg = {k: base_cfg[k] for k in _INHERITED if k in base_cfg}
     if anonymize is not None:
         cfg["anonymize"] = anonymize
-    options = {"since": since} if since is not None else {}
+    options: dict[str, Any] = {"since": since} if since is not None else {}
+    if include_unmatched:
+        options["include_unmatched"] = True
     config = BuildConfig(name=f"{base_ds.name}-corrections", builders=["corrections"],
                          options={"corrections": options}, exports=[], **cfg)
     token = CURRENT_STORE.set(store)
