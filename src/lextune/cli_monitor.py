@@ -28,12 +28,15 @@ def drift(
     html: Annotated[Path | None, typer.Option(help="Write the offline HTML report (SVG plots) here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     thresholds: Annotated[Path | None, typer.Option(help="YAML overriding alert thresholds (keys checked).")] = None,
-    webhook: Annotated[str | None, typer.Option(help="POST the alerts (JSON) to this URL.")] = None,
+    webhook: Annotated[str | None, typer.Option(help="POST the alerts raised (JSON) to this URL.")] = None,
     until: Annotated[str | None, typer.Option(help="Report up to the week holding this date (YYYY-MM-DD; default today).")] = None,
     mlflow: Annotated[bool, typer.Option("--mlflow", help="Also log the metrics to MLflow, when it is installed.")] = False,
+    realert: Annotated[bool, typer.Option("--realert", help="Raise every current alert again, even those raised "
+                                          "already for this week.")] = False,
 ):
     """Input length, topic mixture, refusals, 'not in the documents', reviewer corrections and latency,
-    week over week; alerts (log, audit row, webhook) where the latest week crosses a threshold."""
+    week over week; alerts (log, audit row, webhook) where the latest week crosses a threshold, each once
+    (again only when it worsens, or clears and crosses again; --realert forces)."""
     from lextune.core.atomic import write_text
     from lextune.core.errors import ConfigError
     from lextune.core.store import Store
@@ -51,9 +54,14 @@ def drift(
             raise ConfigError(f"--until {until!r}: expected a date, YYYY-MM-DD") from None
     store = Store()
     report = drift_report(store, weeks=weeks, thresholds=limits, now=now)
-    error = raise_alerts(store, report, webhook)
+    error = raise_alerts(store, report, webhook, realert=realert)
     for a in report["alerts"]:
-        console.print(f"[red]ALERT[/red] {a['message']}", highlight=False)
+        if a["new"]:
+            console.print(f"[red]ALERT[/red] {a['message']}", highlight=False)
+        else:
+            console.print(f"[yellow]alert (raised already, not again)[/yellow] {a['message']}", highlight=False)
+    for c in report["cleared"]:
+        console.print(f"[green]cleared[/green] {c['metric']} ({c['direction']}) for {c['week']}", highlight=False)
     if error:
         console.print(f"[yellow]{error}[/yellow]", highlight=False)
     if html is not None:

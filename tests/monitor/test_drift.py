@@ -88,9 +88,10 @@ def test_alerts_go_to_the_log_the_audit_trail_and_the_webhook(shifted, webhook, 
         rows = s.scalars(select(AuditEventRow).where(AuditEventRow.action == ALERT)).all()
     assert {r.target for r in rows} == SHIFT_ALERTS
     for r in rows:  # numbers only: no message, no question text
-        assert set(r.details) == {"metric", "week", "value", "reference", "threshold", "source"}
-    # A webhook that is down: reported, not raised.
-    assert "webhook" in raise_alerts(shifted, report, "http://127.0.0.1:9/none")
+        assert set(r.details) == {"metric", "week", "direction", "value", "reference", "threshold", "delivered",
+                                  "source"} and r.details["delivered"] is True
+    # A webhook that is down: reported, not raised (--realert: these alerts were raised already).
+    assert "webhook" in raise_alerts(shifted, report, "http://127.0.0.1:9/none", realert=True)
 
 
 def test_html_renders_offline(shifted):

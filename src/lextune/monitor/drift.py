@@ -55,9 +55,10 @@ def _num(v: Any) -> bool:
 def _alerts(latest: dict, ref: dict, t: Thresholds, week: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
-    def fire(metric: str, value: float, reference: float | None, threshold: float, message: str) -> None:
-        out.append({"metric": metric, "week": week, "value": value, "reference": reference,
-                    "threshold": threshold, "message": message})
+    def fire(metric: str, value: float, reference: float | None, threshold: float, message: str,
+             direction: str = "up") -> None:
+        out.append({"metric": metric, "week": week, "direction": direction, "value": value,
+                    "reference": reference, "threshold": threshold, "message": message})
 
     enough = latest["answers"] >= t.min_answers and ref["answers"] >= t.min_answers
     if enough:
@@ -71,7 +72,7 @@ def _alerts(latest: dict, ref: dict, t: Thresholds, week: str) -> list[dict[str,
             ratio = a / b
             if ratio >= limit or ratio <= 1 / limit:
                 fire(metric, a, b, limit, f"{metric}: {a:g} {unit} this week vs {b:g} before ({ratio:.2f}x; "
-                                          f"alert at {limit:g}x)")
+                                          f"alert at {limit:g}x)", "up" if ratio >= limit else "down")
         for metric, key, limit in (("refusal_rate", "refusal_rate", t.refusal_rate_increase),
                                    ("not_in_documents_rate", "not_in_documents_rate",
                                     t.not_in_documents_rate_increase)):

@@ -30,6 +30,8 @@ class Thresholds(BaseModel):
     latency_p95_ratio: float | None = Field(1.5, gt=1)
     latency_p50_ratio: float | None = Field(None, gt=1)
     clusters: int = Field(8, ge=1, le=64, description="k of k-means over the earlier weeks' questions")
+    realert_margin: float = Field(0.25, ge=0, description="an alert already raised for its week fires again once "
+                                  "its value is this much worse (relative) than when it was last raised")
 
 
 def load_thresholds(path: Path | None) -> Thresholds:

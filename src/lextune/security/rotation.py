@@ -4,7 +4,8 @@
   sealed with them still open); a running process adopts the new key when it meets a record sealed
   with it (Keyring reload) or restarts, and seals with its old key meanwhile, which stays readable.
 - `reencrypt`: every sealed column (found by type in the metadata, never listed by hand), every sealed
-  file and the evaluation cache are re-sealed with the active key, and legacy plaintext is sealed. Rows
+  file, the monitor's weekly question logs (sealed line by line) and the evaluation cache are re-sealed
+  with the active key, and legacy plaintext is sealed. Rows
   go in batches, each its own short transaction, and a row is only written back if it is unchanged since
   it was read, so a running service keeps reading and writing throughout. Then `retire` marks the
   older data keys that seal nothing any more as retired (purpose "retired": no schema change).
@@ -49,6 +50,7 @@ from sqlalchemy.orm import Session
 from lextune.core.store import Store
 from lextune.core.tables_security import DataKeyRow
 from lextune.data import teacher as teacher_cache
+from lextune.monitor import questions as question_logs
 from lextune.security.keyring import TEXT_PREFIX, CiphertextError, Keyring, new_key_id
 from lextune.security.master_key import KeyProvider, MasterKeyError, load_master, random_data_key
 from lextune.security.sealed_files import reseal_file, sealed_files_of, sealed_key_id
@@ -268,6 +270,16 @@ def reencrypt_files(store: Store, progress: Progress | None = None) -> tuple[Cou
         except CiphertextError as e:
             counts["unreadable"] += 1
             unreadable.append(str(e))
+    for path in question_logs.log_files(store):  # sealed line by line, each re-sealed (appends go on)
+        try:
+            lines = question_logs.reseal_log(path, store.keyring)
+        except FileNotFoundError:
+            continue  # pruned meanwhile
+        if lines["unreadable"]:
+            counts["unreadable"] += 1
+            unreadable.append(f"{path}: {lines['unreadable']} line(s) did not open, left as they are")
+        else:
+            counts["resealed" if lines["resealed"] else "current"] += 1
     if progress:
         progress(f"files: {sum(counts.values())} checked")
     return counts, unreadable
@@ -312,6 +324,13 @@ def key_usage(store: Store, metadata: MetaData | None = None) -> dict[str | None
         except FileNotFoundError:
             continue
         usage.setdefault(kid, Counter())["files"] += 1
+    for path in question_logs.log_files(store):  # a log counts once for each key sealing a line of it
+        try:
+            kids = question_logs.log_key_ids(path, keyring)
+        except FileNotFoundError:
+            continue
+        for kid in kids:
+            usage.setdefault(kid, Counter())["files"] += 1
     for kid, n in cache_key_counts(Path(store.settings.home) / EVAL_CACHE, keyring).items():
         usage.setdefault(kid, Counter())["eval_cache"] += n
     teacher = Path(store.settings.home) / teacher_cache.CACHE_FILE
