@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from lextune.core.config import tenant_settings
 from lextune.core.store import Store
 from lextune.core.tables import ModelVersionRow, TrainingJobRow
+from lextune.core.tables_review import ReviewItemRow
 from lextune.security import tenancy
 from lextune.serve.app import create_app
 from lextune.serve.config import ServeConfig
@@ -24,8 +25,8 @@ CHAT = {"messages": [{"role": "system", "content": "Legal assistant."},
 
 @pytest.fixture()
 def world(db_store, tmp_path, tiny_model_dir):
-    """Two firms with a document, an uploaded file, a job and a model version each in acme; on SQLite
-    and on PostgreSQL (each tenant a schema)."""
+    """Two firms with a document, an uploaded file, a job, a model version and a review item each in acme;
+    on SQLite and on PostgreSQL (each tenant a schema)."""
     store = db_store
     tenancy.create_tenant(store, "acme", "Acme LLP")
     tenancy.create_tenant(store, "beta", "Beta & Co")
@@ -43,14 +44,22 @@ def world(db_store, tmp_path, tiny_model_dir):
         s.add(ModelVersionRow(id="v" * 32, name="acme-v1", base_model=str(tiny_model_dir), adapter_path="/nowhere",
                               dataset_id="d", dataset_sha256="0" * 64, recipe={}))
         s.add(TrainingJobRow(id="ftjob-a1b2c3", status="running", dataset_id="d", base_model="b", recipe={}))
+        s.add(ReviewItemRow(id=REVIEW_ITEM, task="clause_extraction", matter="Initech", document_id=doc_id,
+                            source_text="1. Governing Law. This Agreement is governed by the laws of Delaware.",
+                            span_start=18, span_end=70, output={"label": "Governing Law", "text": "Delaware"},
+                            confidence=0.9, model_version="acme-v1"))
     app = create_app(store, ServeConfig(base_model=str(tiny_model_dir)))
     with TestClient(app) as client:
         up = client.post("/v1/files", headers=_auth(keys["ann"]),
                          files={"file": ("train.jsonl", (json.dumps(CHAT) + "\n").encode())},
                          data={"purpose": "fine-tune"})
         assert up.status_code == 200, up.text
-        yield {"client": client, "keys": keys, "doc": doc_id, "file": up.json()["id"], "acme": acme, "app": app}
+        yield {"client": client, "keys": keys, "doc": doc_id, "file": up.json()["id"], "item": REVIEW_ITEM,
+               "acme": acme, "app": app}
     acme.close()
+
+
+REVIEW_ITEM = "a1" * 16  # acme's review item (a real one: the fixture makes it)
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -73,9 +82,9 @@ CROSS_TENANT = [
     ("GET", "/v1/fine_tuning/jobs/{job_id}/checkpoints", "/v1/fine_tuning/jobs/ftjob-a1b2c3/checkpoints", None),
     ("POST", "/v1/fine_tuning/jobs", "/v1/fine_tuning/jobs", {"model": "stock", "training_file": "{file}"}),
     ("POST", "/v1/lextune/analyze", "/v1/lextune/analyze", {"document_id": "{doc}", "model": "stock"}),
-    # The review screen (an acme item asked for by beta: tests/serve/test_review_screen.py, with a real item)
-    ("GET", "/review/items/{item_id}", "/review/items/0123456789abcdef0123456789abcdef", None),
-    ("POST", "/review/items/{item_id}/decide", "/review/items/0123456789abcdef0123456789abcdef/decide", None),
+    # The review screen: acme's review item, asked for by beta (more in tests/serve/test_review_screen.py)
+    ("GET", "/review/items/{item_id}", "/review/items/{item}", None),
+    ("POST", "/review/items/{item_id}/decide", "/review/items/{item}/decide", None),
 ]
 LISTINGS = [("GET", "/v1/models"), ("GET", "/v1/files"), ("GET", "/v1/fine_tuning/jobs"), ("GET", "/review/dashboard")]
 # The review queue's listing is checked per tenant in tests/serve/test_review_screen.py; sign-in is public.
@@ -101,13 +110,13 @@ def test_every_route_is_covered_and_checks_a_permission(world):
 @pytest.mark.parametrize("method,_route,path,body", CROSS_TENANT, ids=[f"{m} {p}" for m, p, _, _ in CROSS_TENANT])
 def test_another_tenants_resource_is_404(world, method, _route, path, body):
     client, keys = world["client"], world["keys"]
-    path = path.replace("{file}", world["file"])
+    path = path.replace("{file}", world["file"]).replace("{item}", world["item"])
     r = client.request(method, path, headers=_auth(keys["bea"]), json=_fill(body, world) if body else None)
     assert r.status_code == 404, (path, r.status_code, r.text)
     assert "acme" not in r.text.lower().replace("acme-v1", "")  # nothing of acme's beyond what was asked
     # ... and exactly what an id that never existed gets: existence does not leak
     ids = [("acme-v1", "nope-v1"), ("ftjob-a1b2c3", "ftjob-ffffff"), (world["file"], "file-" + "0" * 24),
-           (world["doc"], "doc-000000000000")]
+           (world["doc"], "doc-000000000000"), (world["item"], "f" * 32)]
     swap = (lambda t: [t := t.replace(a, b) for a, b in ids][-1])
     never = client.request(method, swap(path), headers=_auth(keys["bea"]),
                            json=json.loads(swap(json.dumps(_fill(body, world)))) if body else None)
@@ -119,6 +128,7 @@ def test_the_owner_sees_them(world):
     assert client.get("/v1/models/acme-v1", headers=_auth(key)).status_code == 200
     assert client.get(f"/v1/files/{world['file']}", headers=_auth(key)).status_code == 200
     assert client.get("/v1/fine_tuning/jobs/ftjob-a1b2c3", headers=_auth(key)).status_code == 200
+    assert client.get(f"/review/items/{world['item']}", headers=_auth(key)).status_code == 200
 
 
 def test_listings_hold_only_the_tenants_own(world):

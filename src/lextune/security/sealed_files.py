@@ -41,6 +41,7 @@ UPLOAD = "upload"  # /v1/files: the bytes and their file object
 ADAPTER = "adapter"  # a model version's weights and card
 CHECKPOINT = "checkpoint"  # a training job's resumable state (adapter, optimizer, RNG)
 REPORT = "report"  # reports lextune keeps under its home (eval compare's default page)
+REVIEW_SESSION = "review-session"  # the review screen's session signing secret (serve/review_sessions.py)
 
 # Files of a model version folder that hold weights or text about the training. adapter_config.json
 # (hyperparameters, the base model's path) and tokenizer files stay plain: loaders read them as is.
@@ -219,6 +220,7 @@ def sealed_files_of(settings: Settings) -> Iterator[tuple[Path, str]]:
     yield from ((p, CHECKPOINT) for p in _files(home / "jobs", "*/checkpoints/step-*/**/*"))
     yield from ((p, DATASET) for p in _files(home / "jobs", "*/*.openai.jsonl"))
     yield from ((p, REPORT) for p in _files(home / "reports", "**/*"))
+    yield from ((p, REVIEW_SESSION) for p in _files(home / "review", "session-secret"))
 
 
 def reseal_file(path: Path, keyring: Keyring, kind: str) -> str:

@@ -1,14 +1,18 @@
 """Who is looking at the review screen: an API key once at the login page, then a signed session cookie.
 
 The cookie (`lextune_review`, HttpOnly, SameSite=Strict, path /review) holds a token signed with
-HMAC-SHA256 under a random secret made per app (so a restart signs everyone out): the tenant, the user,
-the API key's public id, a nonce and an expiry; never the key itself. Every request re-reads the key's
-row, so a revoked key, a disabled user or a changed role takes effect at once, as with the API.
+HMAC-SHA256: the tenant, the user, the API key's public id, a nonce and an expiry; never the key itself.
+The signing secret is made once per installation and kept sealed under LEXTUNE_HOME
+(lextune.serve.review_sessions), so a restarted server, or a second worker on the same home, accepts the
+sessions already open. Signing out records the session's nonce as ended there too, so the cookie is
+refused afterwards even if it was copied. Every request re-reads the key's row, so a revoked key, a
+disabled user or a changed role takes effect at once, as with the API.
 An `Authorization: Bearer` header is accepted as well (scripts, the route-coverage tests); without any
 API key configured (local mode) the local admin of the default tenant is used, as the API does.
 
 Decisions are POSTs carrying a CSRF token derived from the session's nonce; requests authenticated by a
 bearer header need none (a browser never attaches that header by itself).
+Failed sign-ins are counted and locked out: lextune.serve.review_lockout.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from lextune.core import audit
+from lextune.core.store import Store
 from lextune.security.roles import Principal, local_admin
 from lextune.serve.auth import Gate, _default_gate
 from lextune.serve.openai_errors import APIError
+from lextune.serve.review_sessions import EndedSessions, folder_of, session_secret
 
 COOKIE = "lextune_review"
 COOKIE_PATH = "/review"
@@ -46,13 +52,34 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def root_store(app) -> Store:
+    gate = getattr(app.state, "gate", None)
+    return gate.root if gate is not None else app.state.store
+
+
 def app_secret(app) -> bytes:
-    """The app's signing secret: random, made on first use, kept in memory only."""
+    """The app's signing secret: the installation's (review_sessions.session_secret), read once per app."""
     with _SECRET_LOCK:
         secret = getattr(app.state, "review_secret", None)
         if secret is None:
-            secret = app.state.review_secret = secrets.token_bytes(32)
+            secret = app.state.review_secret = session_secret(root_store(app))
         return secret
+
+
+def ended_sessions(app) -> EndedSessions:
+    """The signed-out sessions of the app's installation."""
+    with _SECRET_LOCK:
+        ended = getattr(app.state, "review_ended", None)
+        if ended is None:
+            ended = app.state.review_ended = EndedSessions(folder_of(root_store(app)))
+        return ended
+
+
+def end_session(request: Request) -> None:
+    """Sign out the session of the request's cookie, if it carries a valid one (runs in a thread)."""
+    payload = unsign(app_secret(request.app), request.cookies.get(COOKIE))
+    if payload is not None and isinstance(payload.get("n"), str):
+        ended_sessions(request.app).end(payload["n"], payload["exp"])
 
 
 def sign(secret: bytes, payload: dict) -> str:
@@ -145,6 +172,9 @@ def _identify(request: Request) -> Viewer:
     if authorization:
         return Viewer(gate.principal(authorization), via="bearer")  # 401 on a bad key, as the API
     payload = unsign(secret, request.cookies.get(COOKIE))
+    if payload is not None and (not isinstance(payload.get("n"), str)
+                                or ended_sessions(request.app).is_ended(payload["n"])):
+        payload = None  # signed out (or not a session of ours)
     if payload is not None and (principal := session_principal(gate, payload)) is not None:
         return Viewer(principal, via="session", csrf=csrf_token(secret, payload["n"]))
     if not gate.keys_required():
