@@ -18,7 +18,7 @@ from lextune.security.keyring import FILE_MAGIC
 
 @pytest.fixture()
 def fast_training(trained, monkeypatch):
-    monkeypatch.setattr(pipeline, "train_default", lambda lexicon, sample=None, **kw: trained)
+    monkeypatch.setattr(pipeline, "train_on", lambda lexicon, training, **kw: trained)
 
 
 class Unsure:

@@ -31,6 +31,7 @@ MARKERS = {
     "marker_settlement": re.compile(r"settlement|meet-and-confer|discovery schedule|produce the documents", re.IGNORECASE),
 }
 LEGAL_PARA = re.compile(MARKERS["marker_legal_advice"].pattern + "|" + MARKERS["marker_litigation"].pattern, re.IGNORECASE)
+PARA_BREAK = re.compile(r"\n\s*\n")  # paragraphs are separated by blank lines
 EMAIL = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
 NAMED = ["marker_privileged", "marker_work_product", "marker_legal_advice", "marker_litigation", "marker_press",
          "marker_settlement", "attorney_author", "attorney_recipient", "attorney_cc_only", "law_firm_party",
@@ -112,12 +113,40 @@ def named_features(doc: PrivilegeDoc, lex: Lexicon) -> dict[str, float]:
     f["attorney_named_in_body_only"] = float(in_body and not (author_att or to_att))
     f["doc_memo"] = float(doc.doc_type == "memo")
     f["doc_press_release"] = float(doc.doc_type == "press_release")
-    paras = [p for p in re.split(r"\n\s*\n", doc.body) if p.strip()]
+    paras = [p for p in PARA_BREAK.split(doc.body) if p.strip()]
     legal = sum(1 for p in paras if LEGAL_PARA.search(p))
     f["legal_paragraph"] = float(legal > 0)
     f["mixed_legal_and_business"] = float(0 < legal < len(paras) and len(paras) - legal >= 2)
     f["no_attorney_party"] = float(not (author_att or to_att or cc_att))
     return f
+
+
+# The signals a paragraph carries by itself (the parties are the document's, shared by all its paragraphs).
+PARAGRAPH_REASONS = ["marker_privileged", "marker_work_product", "marker_legal_advice", "marker_litigation",
+                     "legal_paragraph", "attorney_named_in_body_only"]
+
+
+def paragraph_spans(doc: PrivilegeDoc) -> list[tuple[int, int]]:
+    """[start, end) of each non-blank body paragraph (split on blank lines, as named_features does), as
+    offsets into doc.text(), with surrounding whitespace trimmed."""
+    base = len(doc.text()) - len(doc.body)
+    spans, pos = [], 0
+    for part in [*PARA_BREAK.finditer(doc.body), None]:
+        end = part.start() if part else len(doc.body)
+        chunk = doc.body[pos:end]
+        if chunk.strip():
+            lead = len(chunk) - len(chunk.lstrip())
+            spans.append((base + pos + lead, base + pos + lead + len(chunk.strip())))
+        if part:
+            pos = part.end()
+    return spans
+
+
+def paragraph_docs(doc: PrivilegeDoc, spans: list[tuple[int, int]]) -> list[PrivilegeDoc]:
+    """Each paragraph as a document of its own: no subject, no parties, only its text (scored on content)."""
+    text = doc.text()
+    return [doc.model_copy(update={"subject": "", "body": text[a:b], "author": "", "recipients": [], "cc": []})
+            for a, b in spans]
 
 
 TOKEN = re.compile(r"[a-z][a-z'&-]+")

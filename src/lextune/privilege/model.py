@@ -5,6 +5,10 @@ n-grams + named features; its threshold is set on the validation split for >= `t
 is a softmax regression over the same features, trained `members` times on bootstrap resamples: the
 mean is the call, the spread (members disagreeing) and the margin between the two top categories make
 the uncertainty. An LLM's label probabilities (llm.py), when given, are mixed in and count as a member.
+
+Redaction (partially privileged calls): each body paragraph is scored on its own by stage 1 (its text
+only: no subject, no parties, which every paragraph shares); the best-scoring paragraph is always a span,
+and so is every other paragraph scoring >= REDACT_MIN. Offsets index doc.text().
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ import json
 import numpy as np
 
 from lextune.privilege import linear
-from lextune.privilege.features import Lexicon, featurize
-from lextune.privilege.records import CATEGORIES, PrivilegeCall, PrivilegeDoc
+from lextune.privilege.features import PARAGRAPH_REASONS, Lexicon, featurize, paragraph_docs, paragraph_spans
+from lextune.privilege.records import CATEGORIES, PrivilegeCall, PrivilegeDoc, RedactSpan
 
 LABEL = {c: i for i, c in enumerate(CATEGORIES)}
 NOT = LABEL["not_privileged"]
+# A paragraph scored on its own text: on the SYNTHETIC sample legal-advice paragraphs score >= 0.29 and
+# business ones <= 0.03 (train, validation and test), so 0.1 adds a second legal paragraph, not business.
+REDACT_MIN = 0.1
 
 
 class PrivilegeModel:
@@ -65,6 +72,25 @@ class PrivilegeModel:
         """(members, n, 3) stage-2 probabilities of each member."""
         return np.stack([linear.predict_proba(X, W, b) for W, b in self.s2])
 
+    def locate(self, docs: list[PrivilegeDoc]) -> list[list[RedactSpan]]:
+        """The paragraph(s) of each document to redact, most likely first; [] for a document without a body."""
+        spans = [paragraph_spans(d) for d in docs]
+        paras = [p for d, sp in zip(docs, spans) for p in paragraph_docs(d, sp)]
+        if not paras:
+            return [[] for _ in docs]
+        X, reasons = featurize(paras, self.lexicon)
+        scores = self.stage1_scores(X)
+        out, k = [], 0
+        for sp in spans:
+            found = []
+            for j, (a, b) in enumerate(sp):
+                why = [r for r in reasons[k + j] if r in PARAGRAPH_REASONS]
+                found.append(RedactSpan(start=a, end=b, score=round(float(scores[k + j]), 4), reasons=why))
+            k += len(sp)
+            found.sort(key=lambda r: -r.score)
+            out.append([r for i, r in enumerate(found) if i == 0 or r.score >= REDACT_MIN])
+        return out
+
     def predict(self, docs: list[PrivilegeDoc], llm_probs: np.ndarray | None = None) -> list[PrivilegeCall]:
         """Calls for `docs`; `llm_probs` (n, 3) from an LLM scorer, or None."""
         from lextune.privilege.describe import asserted, describe
@@ -103,6 +129,9 @@ class PrivilegeModel:
             call.privilege_asserted = asserted(call)
             call.description = describe(doc, call, self.lexicon)
             calls.append(call)
+        partial = [i for i, c in enumerate(calls) if c.category == "partially_privileged"]
+        for i, spans in zip(partial, self.locate([docs[i] for i in partial])):
+            calls[i].redact = spans
         return calls
 
     # ---- persistence (bytes: the caller seals them) --------------------------------------------------

@@ -24,9 +24,21 @@ class PrivilegeDoc(BaseModel):
     split: str | None = None
     synthetic: bool | None = None
     kind: str | None = None  # the generator's sub-kind (attorney_client, lawyer_cc_only, ...)
+    # Labelled partially privileged documents may mark the privileged passage(s): [start, end) offsets into
+    # text() (the synthetic generator marks its legal-advice paragraph). Only the evaluation reads them.
+    privileged_spans: list[tuple[int, int]] | None = None
 
     def text(self) -> str:
         return f"{self.subject}\n\n{self.body}"
+
+
+class RedactSpan(BaseModel):
+    """A passage to redact: [start, end) offsets into the document's text() (subject, blank line, body)."""
+
+    start: int
+    end: int
+    score: float  # the stage-1 model's privilege score of the paragraph on its own
+    reasons: list[str]  # the paragraph's own signals (privilege markers, an attorney named in it)
 
 
 class PrivilegeCall(BaseModel):
@@ -42,3 +54,5 @@ class PrivilegeCall(BaseModel):
     description: str = ""
     needs_review: bool = False
     llm_probabilities: dict[str, float] | None = None
+    # Partially privileged calls: the paragraph(s) to redact, most likely first (offsets only, never text).
+    redact: list[RedactSpan] = Field(default_factory=list)

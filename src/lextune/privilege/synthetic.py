@@ -5,7 +5,8 @@ Every document is made up (people, firms, domains, matters); every record carrie
 shipped demo_data/privilege_sample.jsonl.gz from the seed.
 
 Kinds: attorney_client (advice asked of / given by in-house or outside counsel), work_product (prepared in
-anticipation of litigation), partial (business email with one legal-advice paragraph: redact it), and
+anticipation of litigation), partial (business email with one legal-advice paragraph: redact it; its
+"privileged_spans" gives that paragraph's [start, end) offsets into subject + "\n\n" + body), and
 not-privileged ones incl. hard negatives: business, lawyer_cc_only, lawyer_signature, press_release,
 opposing_counsel (sent to the other side: no privilege).
 """
@@ -131,7 +132,8 @@ def make_doc(kind: str, i: int, rng: random.Random) -> dict:
         paras = _business(rng, t, rng.randint(2, 3))
         legal = (f"Separately, {name.split()[0]} gave us legal advice on {t}: "
                  + rng.choice(ADVICE_GIVE).format(t=t).lower())
-        paras.insert(rng.randint(0, len(paras)), legal)
+        at = rng.randint(0, len(paras))
+        paras.insert(at, legal)
         subject = rng.choice([f"Weekly update: {t}", f"{t} - next steps", f"Status of {t}"])
     elif kind == "business":
         author, recipients = who, [staff(rng)]
@@ -179,8 +181,12 @@ def make_doc(kind: str, i: int, rng: random.Random) -> dict:
     else:
         raise ValueError(kind)
     body = "\n\n".join(paras)
-    return {"id": f"syn-{i:04d}", "synthetic": True, "kind": kind, "label": label, "date": date, "author": author,
-            "recipients": recipients, "cc": cc, "subject": subject, "body": body, "doc_type": doc_type}
+    doc = {"id": f"syn-{i:04d}", "synthetic": True, "kind": kind, "label": label, "date": date, "author": author,
+           "recipients": recipients, "cc": cc, "subject": subject, "body": body, "doc_type": doc_type}
+    if kind == "partial":  # where the legal-advice paragraph is: [start, end) in subject + "\n\n" + body
+        start = len(subject) + 2 + sum(len(p) + 2 for p in paras[:at])
+        doc["privileged_spans"] = [[start, start + len(paras[at])]]
+    return doc
 
 
 MIX = {"attorney_client": 150, "work_product": 80, "partial": 90, "business": 110, "lawyer_cc_only": 45,
