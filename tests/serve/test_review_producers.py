@@ -109,6 +109,10 @@ def test_candidates_refuse_spans_outside_their_text_and_enqueue_once(store):
                         output={"text": "x"}, confidence=0.1)
     assert enqueue(store, [c]) == enqueue(store, [c]) == [c.item_id]
     assert len(_items(store)) == 1
+    with store.session() as s:  # a lawyer decides; the same output queued again (a retry, a resumed batch)
+        s.get(ReviewItemRow, c.item_id).status = "accepted"
+    enqueue(store, [c, c.model_copy(update={"key": "k2", "id": "named-by-producer"})])
+    assert {r.id: r.status for r in _items(store)} == {c.item_id: "accepted", "named-by-producer": "pending"}
 
 
 def test_a_corrected_cited_answer_trains_on_the_prompt_the_model_saw(store):

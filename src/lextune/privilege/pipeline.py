@@ -115,27 +115,27 @@ def review_item_id(run_id: str, doc_id: str) -> str:
 
 def enqueue(store: Store, run_id: str, matter: str | None, pairs: list[tuple[PrivilegeDoc, PrivilegeCall]],
             model_label: str) -> int:
-    """Put the calls that need a lawyer into review_items (idempotent per run and document)."""
-    from lextune.core.tables_review import ReviewItemRow
+    """Put the calls that need a lawyer into review_items, one item per run and document: a batch redone on
+    --resume leaves items already queued (or already decided) as they are."""
+    from lextune.review.candidates import ReviewCandidate
+    from lextune.review.candidates import enqueue as enqueue_candidates
 
-    n = 0
-    with store.session() as s:
-        for doc, call in pairs:
-            if not call.needs_review:
-                continue
-            first = call.redact[0] if call.redact else None  # the screen highlights it (offsets into text())
-            s.merge(ReviewItemRow(
-                id=review_item_id(run_id, doc.id), task="privilege", matter=matter, document_id=doc.id[:32],
-                source_text=doc.text(), span_start=first.start if first else None,
-                span_end=first.end if first else None, prompt=None, model_version=model_label,
-                output={"category": call.category, "probabilities": call.probabilities, "reasons": call.reasons,
-                        "privilege_asserted": call.privilege_asserted, "description": call.description,
-                        "redact": [r.model_dump() for r in call.redact]},
-                confidence=round(1 - call.uncertainty, 4), status="pending",
-                extra={"run": run_id, "doc_id": doc.id, "stage1_score": call.stage1_score,
-                       "disagreement": call.disagreement}))
-            n += 1
-    return n
+    candidates = []
+    for doc, call in pairs:
+        if not call.needs_review:
+            continue
+        first = call.redact[0] if call.redact else None  # the screen highlights it (offsets into text())
+        candidates.append(ReviewCandidate(
+            key=f"{run_id}:{doc.id}", id=review_item_id(run_id, doc.id), task="privilege", matter=matter,
+            document_id=doc.id[:32], source_text=doc.text(), span_start=first.start if first else None,
+            span_end=first.end if first else None, model_version=model_label,
+            output={"category": call.category, "probabilities": call.probabilities, "reasons": call.reasons,
+                    "privilege_asserted": call.privilege_asserted, "description": call.description,
+                    "redact": [r.model_dump() for r in call.redact]},
+            confidence=min(1.0, max(0.0, 1 - call.uncertainty)),
+            extra={"run": run_id, "doc_id": doc.id, "stage1_score": call.stage1_score,
+                   "disagreement": call.disagreement}))
+    return len(enqueue_candidates(store, candidates))
 
 
 def run(store: Store, input_path: Path | None, *, matter: str | None = None, lexicon: Lexicon | None = None,

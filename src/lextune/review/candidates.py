@@ -16,6 +16,8 @@ class ReviewCandidate(BaseModel):
 
     key: str = Field(description="Unique per output (request id and position): the item id is its hash, so "
                                  "enqueueing the same output twice keeps one item.")
+    id: str | None = Field(None, max_length=32, description="The item id, when the producer names its items "
+                                                            "itself (the privilege run: run and document).")
     task: str
     source_text: str
     span_start: int | None = None
@@ -40,7 +42,7 @@ class ReviewCandidate(BaseModel):
 
     @property
     def item_id(self) -> str:
-        return hashlib.sha256(f"{self.task}\0{self.key}".encode()).hexdigest()[:32]
+        return self.id or hashlib.sha256(f"{self.task}\0{self.key}".encode()).hexdigest()[:32]
 
 
 def enqueue(store: Store, candidates: list[ReviewCandidate]) -> list[str]:
