@@ -31,6 +31,7 @@ router = APIRouter(prefix="/review", tags=["review"], include_in_schema=False)
 QUEUE_LIMIT = 200
 MAX_CORRECTION_CHARS = 20_000
 DECISIONS = {"accept": "accepted", "correct": "corrected", "reject": "rejected"}
+QUEUED_BECAUSE = {"low_confidence": "low confidence (below the scope's threshold)", "sampled": "sampled (the scope's share)"}
 
 Reader = Annotated[Viewer, Depends(viewer_for("read"))]
 Reviewer = Annotated[Viewer, Depends(viewer_for("review"))]
@@ -191,13 +192,20 @@ async def item_page(request: Request, item_id: str, viewer: Reader) -> Response:
             '<kbd>Esc</kbd> cancels. <button type="submit">Save correction</button></div></form>')
     else:
         actions = '<p class="hint">Your role may look at the queue but not decide.</p>'
+    extra = row.extra or {}
     span = (f"characters {row.span_start}–{row.span_end}" if row.span_start is not None and row.span_end is not None
             else "no span")
     meta = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in [
         ("status", pill(row.status)), ("task", e(row.task.replace("_", " "))), ("matter", e(row.matter or "—")),
         ("confidence", confidence(row.confidence)), ("model", e(row.model_version or "—")),
-        ("created", when(row.created_at)), ("document", e(row.document_id or "—")), ("span", e(span))])
-    prompt = (f'<h2>Prompt</h2><div class="output small">{e(row.prompt)}</div>' if row.prompt else "")
+        ("created", when(row.created_at)), ("document", e(row.document_id or "—")), ("span", e(span)),
+        *([("queued", e(QUEUED_BECAUSE.get(extra["why"], extra["why"])))] if extra.get("why") else [])])
+    prompt = ""
+    if extra.get("question"):  # a cited answer: the question up front, the whole prompt folded away
+        prompt = f'<h2>Question</h2><div class="output">{e(extra["question"])}</div>'
+    if row.prompt:
+        prompt += (f'<details><summary class="small muted">Prompt the model answered</summary>'
+                   f'<div class="output small">{e(row.prompt)}</div></details>')
     nav = (f'<p class="small"><a href="{e(url("/review", filters))}">← queue</a>'
            + (f' · <a href="{e(link(prev_id))}">previous <kbd>k</kbd></a>' if prev_id else "")
            + (f' · <a href="{e(link(next_id))}">next <kbd>j</kbd></a>' if next_id else "") + "</p>")
