@@ -62,6 +62,10 @@ def test_two_runs_raise_once_and_the_second_marks_repeats(store, report, webhook
     assert {a["metric"] for a in second["alerts"]} == SHIFT_ALERTS  # the state is still reported
     assert not any(a["new"] for a in second["alerts"]) and second["cleared"] == []
     assert all(a["last_value"] == a["value"] for a in second["alerts"])
+    from lextune.monitor.html import render_html
+
+    assert render_html(second).count("raised already, not again") == len(SHIFT_ALERTS)
+    assert "raised already" not in render_html(report)
 
 
 def test_worsening_beyond_the_margin_raises_again(store, report, webhook):

@@ -53,7 +53,9 @@ def render_html(report: dict[str, Any]) -> str:
     for key, label, fmt in METRICS:
         cells = "".join(f"<td>{_fmt(w.get(key), fmt)}</td>" for w in weeks)
         rows.append(f"<tr><td>{escape(label)}</td>{cells}<td>{_fmt(report['reference'].get(key), fmt)}</td></tr>")
-    alerts = "".join(f'<div class="alert">{escape(a["message"])}</div>' for a in report["alerts"])
+    alerts = "".join(f'<div class="alert">{escape(a["message"])}'
+                     + ("" if a.get("new", True) else " <small>(raised already, not again)</small>") + "</div>"
+                     for a in report["alerts"])
     alerts = alerts or f'<div class="ok">no alert for {escape(report["latest_week"])}</div>'
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in report["notes"])
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
