@@ -37,6 +37,19 @@ def _browser_or_skip() -> None:
         pytest.skip(reason)
 
 
+def open_page(pw):
+    """Debian's Chromium, headless, one page of a fixed size; the list collects script errors and console
+    errors (a CSP violation is one)."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                 args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return browser, page, errors
+
+
 def test_review_flow_in_a_real_browser(store, tmp_path, monkeypatch):
     _browser_or_skip()
     from playwright.sync_api import expect, sync_playwright
@@ -49,15 +62,8 @@ def test_review_flow_in_a_real_browser(store, tmp_path, monkeypatch):
     app = create_app(store, ServeConfig(base_model=str(tmp_path / "no-model")))
     try:
         with live_server(app) as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            browser, page, errors = open_page(pw)
             try:
-                page = browser.new_page(viewport={"width": 1280, "height": 860})
-                page.set_default_timeout(10_000)
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-
                 page.goto(f"{server.url}/review")
                 expect(page).to_have_url(f"{server.url}/review/login?next=%2Freview")
                 page.screenshot(path=str(shots / "review-1-login.png"))

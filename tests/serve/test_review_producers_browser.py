@@ -4,7 +4,7 @@ correction typed with the keyboard that becomes the training row's answer. Scree
 
 from __future__ import annotations
 
-from test_review_browser import CHROMIUM, _browser_or_skip
+from test_review_browser import _browser_or_skip, open_page
 from test_review_producers import _analysis, _retrieval
 
 from lextune.core.tables_review import ReviewItemRow
@@ -37,13 +37,8 @@ def test_producers_items_in_a_real_browser(store, tmp_path):
     shots.mkdir()
     app = create_app(store, ServeConfig(base_model=str(tmp_path / "no-model")))
     with live_server(app) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser, page, errors = open_page(pw)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.set_default_timeout(10_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
             for name, c, marked, why in (("cited", cited, "the laws of the State of New York", "sampled"),
                                          ("clause", clause, clause.output["text"], "low confidence"),
                                          ("flag", flag, None, "sampled")):
