@@ -8,12 +8,13 @@ import json
 import pytest
 
 from lextune.privilege.features import Lexicon
-from lextune.privilege.pipeline import load_sample, train_default
+from lextune.privilege.pipeline import train_default
+from lextune.privilege.training import load_training
 
 
 @pytest.fixture(scope="session")
 def sample():
-    return load_sample()
+    return load_training().splits
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ import numpy as np
 from lextune.core.errors import LextuneError
 from lextune.privilege.features import Lexicon
 from lextune.privilege.model import PrivilegeModel
-from lextune.privilege.pipeline import load_sample
 from lextune.privilege.records import PrivilegeDoc, RedactSpan
 from lextune.privilege.training import load_training
 
@@ -59,7 +58,7 @@ def evaluate(sample: Path | None = None, llm=None, target_recall: float = 0.98, 
 
     training = load_training(train if train is not None else sample)  # validated; refuses a set too small
     if train is not None and sample is not None:
-        test, test_from = load_sample(sample)["test"], sample
+        test, test_from = load_training(sample, check=False).splits["test"], sample
     else:
         test, test_from = training.splits["test"], training.path
     if not test:

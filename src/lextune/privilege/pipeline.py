@@ -27,7 +27,6 @@ from lextune.privilege.describe import safe_description
 from lextune.privilege.features import Lexicon
 from lextune.privilege.model import PrivilegeModel
 from lextune.privilege.records import PrivilegeCall, PrivilegeDoc
-from lextune.privilege.synthetic import default_sample_path
 from lextune.privilege.training import TrainingSet, file_sha256, load_training
 from lextune.security.sealed_files import REPORT, read_sealed_text, write_sealed_bytes, write_sealed_text
 
@@ -44,13 +43,6 @@ def read_docs(path: Path) -> Iterator[PrivilegeDoc]:
                     yield PrivilegeDoc(**json.loads(line))
                 except (ValueError, TypeError) as e:
                     raise LextuneError(f"{path}:{n}: not a privilege document: {e}") from None
-
-
-def load_sample(path: Path | None = None) -> dict[str, list[PrivilegeDoc]]:
-    out: dict[str, list[PrivilegeDoc]] = {"train": [], "validation": [], "test": []}
-    for d in read_docs(path or default_sample_path()):
-        out.setdefault(d.split or "train", []).append(d)
-    return out
 
 
 def train_on(lexicon: Lexicon, training: TrainingSet, **kw) -> PrivilegeModel:
