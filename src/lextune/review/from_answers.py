@@ -54,9 +54,7 @@ def cited_answer_candidate(question: str, retrieval: Retrieval, answer: Grounded
     shown = {p.number: p for p in passages}
     if cited and cited[0].number in shown:
         p = shown[cited[0].number]
-        # numbered_passages writes "[n]\n" before each passage and a blank line between them.
-        block = sum(len(f"[{q.number}]\n") + len(q.text) + 2 for q in passages if q.number < p.number)
-        block += len(f"[{p.number}]\n")
+        block = source.index(f"[{p.number}]\n{p.text}") + len(f"[{p.number}]\n")  # as numbered_passages shows it
         start, end = claim_span(p.text, cited[0].sentence)
         span, document_id = (block + start, block + end), p.document_id
     return ReviewCandidate(

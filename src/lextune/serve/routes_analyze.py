@@ -109,15 +109,14 @@ async def analyze(body: AnalyzeRequest, request: Request) -> dict[str, Any]:
         analysis = done.value
     except AnalysisError as e:
         raise _invalid(["text"], str(e)) from None
-    trace = traces[0] if traces else {"model_version": None, "note": "no passage needed the model"}
+    request_id = f"analysis-{uuid.uuid4().hex}"
+    trace = {**(traces[0] if traces else {"model_version": None, "note": "no passage needed the model"}),
+             "request_id": request_id}
     analysis.model = str(trace.get("model_version") or body.model)
     analysis.trace = trace
     if len({t.get("model_version") for t in traces}) > 1:
         analysis.warnings.append("the model changed during the analysis (activated in between): "
                                  + ", ".join(sorted({str(t.get('model_version')) for t in traces})))
-    request_id = f"analysis-{uuid.uuid4().hex}"
-    trace = {**trace, "request_id": request_id}
-    analysis.trace = trace
     queued = await _queue_for_review(request, analysis, trace, request_id, body.document_id)
     if queued:
         trace["review"] = queued
