@@ -15,11 +15,12 @@ from sqlalchemy import select
 from lextune.core.store import Store
 from lextune.core.tables import AuditEventRow
 from lextune.security.sealed_files import is_sealed
+from lextune.security.tenancy import key_id_of
 from lextune.serve import review_lockout
 from lextune.serve.app import create_app
 from lextune.serve.config import ServeConfig
 from lextune.serve.review_auth import COOKIE, app_secret
-from lextune.serve.review_lockout import LOCKOUT_S, MAX_FAILURES, WINDOW_S, LoginGuard, key_id_of, subjects
+from lextune.serve.review_lockout import LOCKOUT_S, MAX_FAILURES, WINDOW_S, LoginGuard, subjects
 from lextune.serve.review_sessions import FOLDER, SECRET_FILE, session_secret
 
 HTML = {"Accept": "text/html"}

@@ -28,6 +28,14 @@ from lextune.security.roles import Principal, check_role
 _SLUG = re.compile(r"[a-z][a-z0-9-]{1,38}")
 _KEY = re.compile(r"ltk_([a-z2-7]{16})_([A-Za-z0-9_-]{40,64})")
 KEY_PREFIX = "ltk_"
+
+
+def key_id_of(presented: str) -> str | None:
+    """The public key id of text shaped like an API key (whether or not that key exists), else None."""
+    m = _KEY.fullmatch(presented.strip())
+    return m.group(1) if m else None
+
+
 _HASHER = PasswordHasher()  # argon2id with the library's defaults (RFC 9106 low-memory profile)
 
 
@@ -170,10 +178,9 @@ class KeyVerifier:
     def authenticate(self, presented: str | None) -> Principal | None:
         if not presented:
             return None
-        m = _KEY.fullmatch(presented.strip())
-        if m is None:
+        key_id = key_id_of(presented)
+        if key_id is None:
             return None
-        key_id = m.group(1)
         digest = hashlib.sha256(presented.strip().encode()).hexdigest()
         with self.root.session() as s:
             found = key_principal(s, key_id)

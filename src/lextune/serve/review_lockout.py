@@ -18,7 +18,6 @@ client's failures to lock everyone out.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import deque
@@ -29,16 +28,7 @@ WINDOW_S = 15 * 60  # ... within this many seconds lock the address (or key id) 
 LOCKOUT_S = 15 * 60  # ... for this long
 MAX_TRACKED = 10_000  # addresses and key ids remembered at once (memory bound; the oldest idle go first)
 
-# The shape of lextune.security.tenancy's keys: only the public key id is ever kept, never the secret.
-_KEY = re.compile(r"ltk_([a-z2-7]{16})_[A-Za-z0-9_-]{40,64}")
-
-Subject = tuple[str, str]  # ("client", address) | ("key", key id)
-
-
-def key_id_of(presented: str) -> str | None:
-    """The key id of text shaped like an API key (whether or not that key exists), else None."""
-    m = _KEY.fullmatch(presented.strip())
-    return m.group(1) if m else None
+Subject = tuple[str, str]  # ("client", address) | ("key", key id): only a key's public id, never its secret
 
 
 def subjects(client: str, key_id: str | None) -> list[Subject]:

@@ -22,6 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from lextune.core import audit
+from lextune.security.tenancy import key_id_of
 from lextune.serve import review_dashboard, review_queue
 from lextune.serve.auth import _default_gate
 from lextune.serve.review_auth import (
@@ -34,7 +35,7 @@ from lextune.serve.review_auth import (
     set_session_cookie,
     sign,
 )
-from lextune.serve.review_lockout import MAX_FAILURES, guard_of, key_id_of, subjects
+from lextune.serve.review_lockout import MAX_FAILURES, guard_of, subjects
 from lextune.serve.review_pages import e, page
 
 log = logging.getLogger(__name__)
