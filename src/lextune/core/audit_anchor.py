@@ -9,8 +9,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from sqlalchemy import Engine, select
 from lextune.core.atomic import write_text
 from lextune.core.audit_key import key_id, load_key, mac, row_mac
 from lextune.core.config import Settings
+from lextune.core.file_lock import exclusive
 from lextune.core.records import utcnow
 from lextune.core.tables import AuditEventRow, AuditHeadRow
 
@@ -59,26 +58,11 @@ def write_anchor(path: Path, data: dict[str, Any]) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Serialise anchor writers across processes (so the anchor only moves forward); no-op without fcntl."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: a lost race leaves the anchor a little behind (a warning, not a failure)
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        f = open(path.with_name(f".{path.name}.lock"), "a")  # noqa: SIM115 - closed by the `with` below
-    except OSError:  # a folder that takes the anchor but no lock file: go on unlocked (see above)
-        yield
-        return
-    with f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def _file_lock(path: Path):
+    """Serialise anchor writers across processes (so the anchor only moves forward). Without fcntl
+    (Windows), or where no lock file can be made, a lost race leaves the anchor a little behind (a warning,
+    not a failure)."""
+    return exclusive(path.with_name(f".{path.name}.lock"), unlocked_if_unwritable=True)
 
 
 def advance_anchor(engine: Engine, settings: Settings) -> bool:

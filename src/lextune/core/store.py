@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lextune.core import audit, tables_review, tables_security  # noqa: F401  (their tables join Base)
 from lextune.core.config import Settings, get_settings
 from lextune.core.errors import ConfigError
+from lextune.core.file_lock import exclusive
 from lextune.core.fts import ensure_fts
 from lextune.core.tables import Base
 from lextune.migrations.runner import migrate
@@ -105,18 +106,9 @@ def _opening(engine: Engine, schema: str | None) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    try:
-        import fcntl
-    except ImportError:  # Windows: unserialised, as before
-        yield
-        return
     path = Path(database)
-    with open(path.with_name(f".{path.name}.open-lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)  # flock: also between threads (each open() is its own lock owner)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with exclusive(path.with_name(f".{path.name}.open-lock")):  # Windows: unserialised, as before
+        yield
 
 
 def store_schema(engine: Engine, settings: Settings) -> str | None:

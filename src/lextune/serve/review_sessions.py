@@ -19,7 +19,6 @@ not enough): these files are not in the database.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -28,10 +27,10 @@ import secrets
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from lextune.core import atomic
+from lextune.core.file_lock import exclusive
 from lextune.core.store import Store
 from lextune.security.sealed_files import REVIEW_SESSION, CiphertextError, is_sealed, read_sealed_bytes
 
@@ -153,12 +152,6 @@ class EndedSessions:
             return {}
         return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
-    @contextmanager
     def _file_lock(self):
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.path.parent / f".{ENDED_FILE}.lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        return exclusive(self.path.parent / f".{ENDED_FILE}.lock")
