@@ -190,13 +190,15 @@ def test_served_answers_and_analyses_reach_the_queue_per_scope_policy(store, tin
         analysed = httpx.post(f"{server.url}/v1/lextune/analyze", timeout=120, json={
             "text": CONTRACT, "model": "active", "playbook": {"name": "t", "required": ["Cap on Liability"]}})
     trace = asked.model_extra["lextune"]
-    assert trace["review"]["why"] == "sampled" or trace["review"]["why"] == "low_confidence"
     stream_trace = streamed[-1].model_extra["lextune"]
     assert stream_trace["review"]["item"] != trace["review"]["item"]
     assert analysed.status_code == 200, analysed.text
     queued = analysed.json()["lextune"]["review"]["items"]
     rows = {r.id: r for r in _items(store)}
     answer = rows[trace["review"]["item"]]
+    # sample_rate 1 queues everything; below the default 0.5 it is queued for its confidence first
+    low = answer.confidence is not None and answer.confidence < 0.5
+    assert trace["review"]["why"] == ("low_confidence" if low else "sampled") == answer.extra["why"]
     assert answer.task == "cited_answer" and answer.matter == "Acme supply"
     assert answer.request_id == trace["request_id"] and answer.model_version == trace["model_version"]
     assert answer.prompt and answer.output["text"] == asked.choices[0].message.content
